@@ -1,0 +1,11 @@
+"""Grade a whole roster: ``grade batch ROSTER`` and ``grade merge DIR... --out OUT``.
+
+    roster.py       the CSV roster, validated before anything runs; --shard i/N
+    resolve.py      git ls-remote: the skip rule of a re-run
+    worker.py       one submission graded in its own process (fingerprint + pipeline.grade)
+    runner.py       bounded parallel workers, time limit, records written at once, Ctrl-C
+    record.py       OUT/submissions/<student_id>.json, atomic writes, the batch log
+    fingerprint.py  hashed line shingles of src/api: near-copies between students
+    outputs.py      gradebook.csv, summary.html, exports/ from the records
+    progress.py     the rich progress display
+"""

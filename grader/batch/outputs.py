@@ -1,0 +1,45 @@
+"""Everything a batch writes at its end (and ``grade merge`` writes), from the records only.
+
+    OUT/gradebook.csv
+    OUT/summary.html
+    OUT/exports/gradescope/<student_id>/results.json
+    OUT/exports/prairielearn/<student_id>/results.json
+    OUT/exports/junit.xml
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from grader.batch.record import SubmissionRecord, read_records, write_atomic, write_record
+from grader.errors import UsageError
+from grader.report.exports import gradescope_results, prairielearn_results, render_junit, render_summary
+from grader.report.gradebook import render_gradebook
+
+
+def write_outputs(records: list[SubmissionRecord], out: Path) -> list[Path]:
+    """Write the gradebook, summary and exports of ``records`` under ``out``; returns the top files."""
+    gradebook, summary, junit = out / "gradebook.csv", out / "summary.html", out / "exports" / "junit.xml"
+    write_atomic(gradebook, render_gradebook(records))
+    write_atomic(summary, render_summary(records))
+    write_atomic(junit, render_junit(records))
+    for platform, render in (("gradescope", gradescope_results), ("prairielearn", prairielearn_results)):
+        folder = out / "exports" / platform
+        shutil.rmtree(folder, ignore_errors=True)  # no stale file of a student no longer here
+        for record in records:
+            write_atomic(folder / record.student_id / "results.json",
+                         json.dumps(render(record), indent=2, ensure_ascii=False) + "\n")
+    return [gradebook, summary, junit, out / "exports" / "gradescope", out / "exports" / "prairielearn"]
+
+
+def merge(dirs: list[Path], out: Path) -> tuple[list[SubmissionRecord], list[Path]]:
+    """Gather the records of several batch outputs (e.g. shards) into ``out`` and write its outputs."""
+    missing = [str(d) for d in dirs if not (d / "submissions").is_dir()]
+    if missing:
+        raise UsageError(f"not a batch output (no submissions/ folder): {', '.join(missing)}")
+    records = read_records(dirs)
+    for record in records:
+        write_record(out, record)  # OUT becomes a batch output itself (a re-run there skips them)
+    return records, write_outputs(records, out)

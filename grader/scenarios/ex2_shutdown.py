@@ -1,0 +1,149 @@
+"""Exercise 2, graceful shutdown: drain on SIGTERM, cleanup logged, and a bounded drain.
+
+uvicorn alone already lets an in-flight request finish and exits 0 (without bound), so a
+pass needs what only a fix does: the app's own drain and cleanup lines, and an exit within
+the bound while an upstream call never returns.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from grader import contract
+from grader.models import Evidence
+from grader.stack.base import LogLine, ScriptedReply, Stack
+
+from .context import ScenarioContext, Serving, start_serving, upstream_calls
+from .http import Observed
+from .logs import as_evidence, between, matching, unreadable_output
+from .recorder import Check, Results
+
+EXERCISE = "ex2"
+_SLOW_REPLY_S = 6.0
+_DRAIN = re.compile(
+    r"drain|(in[- ]?flight|active|pending|ongoing|remaining|outstanding|open)\W+(\w+\W+){0,2}requests?"
+    r"|requests?\W+(\w+\W+){0,3}(in[- ]?flight|active|pending|ongoing|remaining|outstanding|to (complete|finish))",
+    re.IGNORECASE,
+)
+_QDRANT_CLOSED = re.compile(r"qdrant.*(clos|shut|disconnect|clean|releas|stop)|(clos|shut|disconnect|releas).*qdrant",
+                            re.IGNORECASE)
+_MLFLOW_ENDED = re.compile(r"mlflow.*(end|finish|clos|terminat|stop|flush|complet)|(end|finish|clos|terminat).*mlflow",
+                           re.IGNORECASE)
+
+
+def run(ctx: ScenarioContext, results: Results) -> None:
+    with ctx.open_stack("ex2") as stack:
+        _drain_with_slow_upstream(ctx, stack, results)
+        _drain_with_hanging_upstream(ctx, stack, results)
+
+
+@dataclass(frozen=True)
+class _Shutdown:
+    """What happened when SIGTERM came while a generate was in flight."""
+
+    login: Observed
+    response: Observed
+    reached: bool  # the generate was at the LLM when SIGTERM was sent
+    code: int | None  # None: still running at the limit (then killed)
+    took: float  # seconds from SIGTERM to exit (or to the limit)
+    after: list[LogLine]  # output after SIGTERM
+    unreadable: str | None  # why the output cannot be judged (a limit hit)
+
+    def evidence(self) -> list[Evidence]:
+        where = "while the generate was at the LLM" if self.reached else "before the LLM was reached"
+        return [self.login.evidence(), self.response.evidence(),
+                Evidence(kind="exit", summary=f"SIGTERM {where}; exit code {self.code} after {self.took:.1f}s"),
+                as_evidence(self.after, "output after SIGTERM", limit=25)]
+
+
+def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedReply, limit: float) -> _Shutdown:
+    """Send a generate the LLM answers with ``reply``; once the LLM has it, SIGTERM the API."""
+    stack.llm.script([], then=reply)
+    with serving.probe, ThreadPoolExecutor(max_workers=1) as pool:
+        try:
+            token, login = serving.probe.login()
+            before = len(upstream_calls(stack))
+            future = pool.submit(serving.probe.generate, token, timeout=60)
+            # A first generate may pay for lazy imports: wait long for it to reach the LLM.
+            _wait_until(lambda: len(upstream_calls(stack)) > before or future.done(), 45)
+            reached = len(upstream_calls(stack)) > before
+            sigterm_at = time.time()
+            serving.api.send_signal(signal.SIGTERM)
+            code = serving.api.wait_exit(limit)
+            took = time.time() - sigterm_at
+            if code is not None:
+                future.result()  # a clean drain answers before the exit
+        finally:
+            serving.api.kill()
+            stack.llm.script([])
+        response = future.result()  # the kill closed the connection: at once
+    return _Shutdown(login, response, reached, code, took, between(serving.api.output(), sigterm_at),
+                     unreadable_output(serving.api))
+
+
+def _wait_until(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _drain_with_slow_upstream(ctx: ScenarioContext, stack: Stack, results: Results) -> None:
+    limit = ctx.setting("drain_limit_s", 35)
+    serving, failure, evidence = start_serving(ctx, stack)
+    if serving is None:
+        results.fail_all(["ex2.drains_inflight", "ex2.cleanup_logged", "ex2.drain_bounded"], failure, [evidence])
+        return
+    drain, cleanup = Check("ex2.drains_inflight"), Check("ex2.cleanup_logged")
+    shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(delay=_SLOW_REPLY_S), limit)
+    for check in (drain, cleanup):
+        check.extend(shutdown.evidence())
+    response = shutdown.response
+    if response.status != 200 or not shutdown.reached:
+        problem = (f"the in-flight generate ended with {response.status or response.error}, not 200"
+                   if shutdown.reached else f"the generate never reached the LLM ({response.summary()})")
+        results.judge(drain, False, "", problem)
+    elif shutdown.unreadable:
+        results.judge(drain, False, "", f"the drain log cannot be judged: {shutdown.unreadable}")
+    else:
+        results.judge(drain, bool(matching(shutdown.after, _DRAIN)),
+                      "the in-flight request completed with 200 and the drain was logged",
+                      "the in-flight request completed (uvicorn does that by itself) but no drain of in-flight "
+                      "requests was logged after SIGTERM")
+    qdrant, mlflow = matching(shutdown.after, _QDRANT_CLOSED), matching(shutdown.after, _MLFLOW_ENDED)
+    missing = [name for name, lines in (("Qdrant client closed", qdrant), ("MLflow run ended", mlflow)) if not lines]
+    if shutdown.code is None:
+        results.judge(cleanup, False, "", f"still running {limit:.0f}s after SIGTERM")
+    elif shutdown.code not in contract.CLEAN_EXIT_CODES:
+        results.judge(cleanup, False, "", f"exit code {shutdown.code} after SIGTERM is not a clean exit (0 or -15)")
+    elif shutdown.unreadable:
+        results.judge(cleanup, False, "", f"the cleanup log cannot be judged: {shutdown.unreadable}")
+    else:
+        results.judge(cleanup, not missing, "cleanup logged (Qdrant closed, MLflow run ended), clean exit",
+                      f"no log line after SIGTERM says: {', '.join(missing)}")
+
+
+def _drain_with_hanging_upstream(ctx: ScenarioContext, stack: Stack, results: Results) -> None:
+    limit = ctx.setting("drain_limit_s", 35)
+    check = Check("ex2.drain_bounded")
+    serving, failure, evidence = start_serving(ctx, stack)
+    if serving is None:
+        results.fail_all([check.check_id], failure, [evidence])
+        return
+    shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(hang=True), limit)
+    check.extend(shutdown.evidence())
+    if not shutdown.reached:
+        results.judge(check, False, "", "the generate never reached the LLM, so no drain could be bounded")
+    elif shutdown.code is None:
+        results.judge(check, False, "", f"still running {limit:.0f}s after SIGTERM with an upstream call that "
+                                        "never returns: the drain has no deadline")
+    else:
+        results.judge(check, shutdown.code in contract.CLEAN_EXIT_CODES,
+                      f"exited cleanly {shutdown.took:.1f}s after SIGTERM despite a never-answering upstream",
+                      f"exited {shutdown.took:.1f}s after SIGTERM but with code {shutdown.code}, not a clean exit")

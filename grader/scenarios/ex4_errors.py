@@ -1,0 +1,184 @@
+"""Exercise 4, errors and retry: the student's own retries, precise statuses, useful error bodies.
+
+The OpenAI SDK already retries twice (3 upstream calls) on 5xx and 429, so only a fourth
+call before success proves the student's retries; a 429 must surface as 429, not the
+SDK's exhausted-retries 500.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from grader import contract
+from grader.stack.base import Fault, ScriptedReply, Service, Stack
+
+from .context import ScenarioContext, start_serving, upstream_calls
+from .http import Observed, unique_prompt
+from .logs import as_evidence, between, matching, unreadable_output
+from .recorder import Check, Results
+
+EXERCISE = "ex4"
+_RETRY = re.compile(r"retr(y|ying|ies)|attempt|backoff|back.off", re.IGNORECASE)
+_MLFLOW_TROUBLE = re.compile(r"mlflow.*(fail|error|unavailable|unreachable|down|fallback|could not|cannot|refused)"
+                             r"|(fallback|fail|error).*(mlflow|trac)", re.IGNORECASE)
+_GROWTH = 1.4  # each backoff gap at least this many times the previous one (jitter allowed)
+# "About 1 s, 2 s, 4 s": the first retry waits about a second. The SDK's own retries start at
+# 0.5 s (at most), so a first gap under this is the SDK retrying, not the student.
+_FIRST_GAP_S = 0.7
+
+
+def run(ctx: ScenarioContext, results: Results) -> None:
+    with ctx.open_stack("ex4") as stack:
+        serving, failure, evidence = start_serving(ctx, stack)
+        if serving is None:
+            results.fail_all([spec for spec in _ALL], failure, [evidence])
+            return
+        with serving.probe:
+            token, _ = serving.probe.login()
+            _transient(ctx, stack, serving, token, results)
+            errors: list[Observed] = []
+            errors.append(_unknown_model(stack, serving, token, results))
+            errors.append(_bad_request(stack, serving, token, results))
+            _mlflow_fallback(ctx, stack, serving, token, results)
+            errors.append(_rate_limited(ctx, stack, serving, token, results))
+            _error_bodies(errors, results)
+        serving.api.kill()
+
+
+_ALL = ("ex4.retries_transient", "ex4.retries_logged", "ex4.no_retry_on_400", "ex4.rate_limit_surfaces",
+        "ex4.unknown_model_404", "ex4.error_body_fields", "ex4.mlflow_fallback")
+
+
+def _transient(ctx, stack: Stack, serving, token, results: Results) -> None:
+    check, logged = Check("ex4.retries_transient"), Check("ex4.retries_logged")
+    stack.llm.script([ScriptedReply(status=503)] * 3)
+    before = len(upstream_calls(stack))
+    observed = serving.probe.generate(token, timeout=ctx.setting("hang_limit_s", 45))
+    calls = upstream_calls(stack)[before:]
+    stack.llm.script([])
+    gaps = [round(b.at - a.at, 2) for a, b in zip(calls, calls[1:])]
+    growing = len(gaps) == 3 and all(later >= _GROWTH * earlier for earlier, later in zip(gaps, gaps[1:]))
+    backoff = growing and gaps[0] >= _FIRST_GAP_S
+    check.extend([observed.evidence()])
+    check.note("journal", f"{len(calls)} upstream call(s); gaps between them: {gaps} s")
+    if observed.status != 200:
+        results.judge(check, False, "", f"503, 503, 503 then 200 upstream answered {observed.status or observed.error}"
+                                        f" after {len(calls)} upstream call(s), not 200 after 4")
+    elif len(calls) != 4:
+        results.judge(check, False, "", f"200, but after {len(calls)} upstream calls instead of 4 "
+                                        "(the SDK's own 2 retries make 3)")
+    else:
+        results.judge(check, backoff, f"200 after 4 upstream calls with growing gaps {gaps} s",
+                      f"200 after 4 upstream calls, but the gaps {gaps} s are not a backoff of about 1, 2, 4 s"
+                      + (" (a first gap under 0.7 s is the SDK's own retry)" if gaps and gaps[0] < _FIRST_GAP_S else ""))
+    if not results.passed(check.check_id):
+        results.not_gradable(logged.check_id, "no retry sequence of the student's to look for (ex4.retries_transient failed)")
+        return
+    if unreadable := unreadable_output(serving.api):
+        results.judge(logged, False, "", f"the retry log cannot be judged: {unreadable}")
+        return
+    window = between(serving.api.output(), calls[0].at, calls[-1].at + 1.0)
+    retry_lines = matching(window, _RETRY)
+    logged.extend([as_evidence(retry_lines or window, f"{len(retry_lines)} retry line(s) between the upstream calls")])
+    results.judge(logged, len(retry_lines) >= 3, f"{len(retry_lines)} retries logged",
+                  f"{len(retry_lines)} log line(s) mention the 3 retries")
+
+
+def _unknown_model(stack, serving, token, results: Results) -> Observed:
+    check = Check("ex4.unknown_model_404")
+    observed = serving.probe.generate(token, model=contract.UNKNOWN_MODEL)
+    check.extend([observed.evidence()])
+    names = contract.UNKNOWN_MODEL in observed.text
+    results.judge(check, observed.status == 404 and names, f"404 naming {contract.UNKNOWN_MODEL}",
+                  f"answered {observed.status or observed.error} for an unknown model"
+                  if observed.status != 404 else "404, but the body does not name the model")
+    return observed
+
+
+def _bad_request(stack, serving, token, results: Results) -> Observed:
+    check = Check("ex4.no_retry_on_400")
+    stack.llm.script([], then=ScriptedReply(status=400))
+    before = len(upstream_calls(stack))
+    observed = serving.probe.generate(token, timeout=45)
+    calls = len(upstream_calls(stack)) - before
+    stack.llm.script([])
+    check.extend([observed.evidence()])
+    check.note("journal", f"{calls} upstream call(s) for an upstream that keeps answering 400")
+    results.judge(check, observed.status == 400 and calls == 1, "400 after exactly one upstream call",
+                  f"answered {observed.status or observed.error} after {calls} upstream call(s), "
+                  "not 400 after exactly one")
+    return observed
+
+
+def _rate_limited(ctx, stack, serving, token, results: Results) -> Observed:
+    check = Check("ex4.rate_limit_surfaces")
+    stack.llm.script([], then=ScriptedReply(status=429, headers={"Retry-After": "1"}))
+    before = len(upstream_calls(stack))
+    observed = serving.probe.generate(token, timeout=ctx.setting("hang_limit_s", 45))
+    calls = len(upstream_calls(stack)) - before
+    stack.llm.script([])
+    check.extend([observed.evidence()])
+    check.note("journal", f"{calls} upstream call(s) for an upstream that keeps answering 429")
+    results.judge(check, observed.status == 429, f"429 surfaced after {calls} upstream call(s)",
+                  f"answered {observed.status or observed.error} for an upstream 429, not 429")
+    return observed
+
+
+def _mlflow_fallback(ctx, stack: Stack, serving, token, results: Results) -> None:
+    check = Check("ex4.mlflow_fallback")
+    stack.inject_fault(Service.MLFLOW, Fault.DOWN)
+    try:
+        started = time.time()
+        prompt = unique_prompt()
+        observed = serving.probe.generate(token, prompt=prompt, timeout=ctx.setting("hang_limit_s", 45))
+        time.sleep(2.0)  # a trace written in the background still counts
+        lines = matching(between(serving.api.output(), started), _MLFLOW_TROUBLE)
+        # A fallback holds the trace: the prompt or the model. Libraries write files too
+        # (MLflow's telemetry.json), so a mere new file proves nothing.
+        written = (stack.files_written_since(started, prompt)
+                   or stack.files_written_since(started, contract.MODEL))
+    finally:
+        stack.clear_fault(Service.MLFLOW)
+    check.extend([observed.evidence(), as_evidence(lines, "log lines about the MLflow failure")])
+    check.note("file", f"files written during the call that hold the trace: {written[:5]}")
+    if observed.status != 200:
+        results.judge(check, False, "", f"with MLflow down generate answered {observed.status or observed.error}, not 200")
+    elif not written and (unreadable := unreadable_output(serving.api)):
+        results.judge(check, False, "", f"no fallback file, and the log cannot be judged: {unreadable}")
+    else:
+        results.judge(check, bool(lines or written), "200 with MLflow down, and the trace kept "
+                      + ("in a fallback file" if written else "in an error log line"),
+                      "200 with MLflow down, but the trace was lost silently (no fallback file, no log line)")
+
+
+def _error_fields(body: Any) -> set[str]:
+    """Keys of an error body, at the top level or nested under FastAPI's ``detail``."""
+    if not isinstance(body, dict):
+        return set()
+    keys = set(body)
+    if isinstance(body.get("detail"), dict):
+        keys |= set(body["detail"])
+    if isinstance(body.get("error"), dict):
+        keys |= set(body["error"])
+    return keys
+
+
+def _error_bodies(errors: list[Observed], results: Results) -> None:
+    check = Check("ex4.error_body_fields")
+    answered = [observed for observed in errors if observed.status is not None and observed.status >= 400]
+    check.extend([observed.evidence() for observed in answered])
+    lacking = []
+    for observed in answered:
+        fields = _error_fields(observed.json)
+        missing = [name for name in ("incident_id", "timestamp") if name not in fields]
+        if not fields & {"message", "error", "detail"}:
+            missing.append("a message")
+        if missing:
+            lacking.append(f"{observed.status} lacks {', '.join(missing)}")
+    if not answered:
+        results.judge(check, False, "", "no error response to inspect")
+    else:
+        results.judge(check, not lacking, f"{len(answered)} error bodies carry incident_id, timestamp and a message",
+                      "; ".join(lacking))

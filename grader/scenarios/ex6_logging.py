@@ -1,0 +1,204 @@
+"""Exercise 6, structured logging: JSON lines, request ids on responses and in the logs, no print().
+
+Every line written once the API serves, through its shutdown, is judged: uvicorn's own
+plain-text access lines and MLflow's "View run" print count against the submission.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import signal
+import time
+from dataclasses import dataclass
+
+from grader import contract
+from grader.stack.base import LogLine
+
+from . import static
+from .context import ScenarioContext, Serving, start_serving
+from .http import Observed
+from .logs import as_evidence, between, is_iso8601, message_of, parse_json_object, unreadable_output
+from .recorder import Check, Results
+
+EXERCISE = "ex6"
+_REQUIRED_FIELDS = ("timestamp", "level", "message")
+
+
+def run(ctx: ScenarioContext, results: Results) -> None:
+    _no_print(ctx, results)
+    with ctx.open_stack("ex6") as stack:
+        serving, failure, evidence = start_serving(ctx, stack)
+        dynamic = ["ex6.json_logs", "ex6.request_id_generated", "ex6.request_id_echoed", "ex6.request_id_in_logs"]
+        if serving is None:
+            results.fail_all(dynamic, failure, [evidence])
+            return
+        serving_since = time.time()
+        with serving.probe:
+            token, login = serving.probe.login()
+            answers = [login, serving.probe.call("GET", contract.LIVENESS_PATH),
+                       serving.probe.call("GET", "/no-such-path-for-the-grader")]
+            _generated_ids(answers, results)
+            # A first generate sets up what is set up once (an MLflow run, a cache collection),
+            # and those lines are no line of the traced request. Then let the output settle and
+            # watch a quiet second: whatever logs then (a heartbeat) is background too.
+            warm_up = serving.probe.generate(token)
+            _settle(serving.api)
+            quiet_from = time.time()
+            time.sleep(1.0)
+            # Two identical traced requests: a request's own lines recur in both, while a one-off
+            # background line (set-up finishing late on a loaded machine) lands in one at most.
+            traced = [_traced(serving, token) for _ in range(2)]
+            _echoed(traced[0].observed, traced[0].echo, results)
+            if unreadable := unreadable_output(serving.api):
+                results.fail_all(["ex6.request_id_in_logs"], f"the request's log lines cannot be judged: {unreadable}")
+            else:
+                # A line carrying an earlier request's id is that request's (a late background line).
+                earlier = {observed.header(contract.REQUEST_ID_HEADER) for observed in (*answers, warm_up)} - {None}
+                output = serving.api.output()
+                _ids_in_logs(traced, output, between(output, quiet_from, traced[0].started), earlier, results)
+        serving.api.send_signal(signal.SIGTERM)
+        serving.api.wait_exit(ctx.setting("drain_limit_s", 35))
+        serving.api.kill()
+        if unreadable := unreadable_output(serving.api):
+            results.fail_all(["ex6.json_logs"], f"the log lines cannot all be judged: {unreadable}")
+        else:
+            _json_lines(between(serving.api.output(), serving_since), results)
+
+
+def _settle(api, quiet_s: float = 1.0, limit_s: float = 10.0) -> None:
+    """Wait until the API has written nothing for ``quiet_s`` (at most ``limit_s``)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        lines = api.output()
+        if not lines or time.time() - lines[-1].at >= quiet_s:
+            return
+        time.sleep(0.2)
+
+
+def _generated_ids(answers, results: Results) -> None:
+    check = Check("ex6.request_id_generated")
+    check.extend([observed.evidence() for observed in answers])
+    bad = []
+    for observed in answers:
+        value = observed.header(contract.REQUEST_ID_HEADER)
+        check.note("request", f"{observed.method} {observed.path}: X-Request-ID {value!r}")
+        if value is None or not contract.GENERATED_REQUEST_ID.match(value):
+            bad.append(f"{observed.path} -> {value!r}")
+    results.judge(check, not bad, "every response carries X-Request-ID as req_ + 16 hex",
+                  f"X-Request-ID missing or not req_ + 16 hex: {'; '.join(bad)}")
+
+
+def _echoed(observed, echo: str, results: Results) -> None:
+    check = Check("ex6.request_id_echoed")
+    value = observed.header(contract.REQUEST_ID_HEADER)
+    check.extend([observed.evidence()])
+    check.note("request", f"sent X-Request-ID {echo!r}, got {value!r}")
+    results.judge(check, value == echo, "the caller's X-Request-ID is echoed",
+                  f"sent X-Request-ID {echo!r}, the response carried {value!r}")
+
+
+def _source(line: LogLine) -> str:
+    """The logger of a JSON line; a plain line stands for itself."""
+    record = parse_json_object(line.text)
+    return f"logger:{record.get('logger')}" if record is not None else f"text:{line.text}"
+
+
+@dataclass(frozen=True)
+class _Traced:
+    """A generate sent with an X-Request-ID, and when its log window opened and closed."""
+
+    observed: Observed
+    echo: str  # the id sent
+    request_id: str  # the id the response carried (the echo, when the header is missing)
+    started: float
+    finished: float
+
+
+def _traced(serving: Serving, token: str | None) -> _Traced:
+    echo = "probe-" + secrets.token_hex(6)
+    started = time.time()
+    observed = serving.probe.generate(token, headers={contract.REQUEST_ID_HEADER: echo})
+    # Lines logged after the response still belong to it, and on a loaded machine they
+    # arrive late: the window closes once the output has settled.
+    _settle(serving.api)
+    return _Traced(observed, echo, observed.header(contract.REQUEST_ID_HEADER) or echo, started, time.time())
+
+
+def _own_lines(window: list[LogLine], background: set[str], earlier: set[str]) -> list[LogLine]:
+    """The lines of a request's window, less background sources and earlier requests' lines."""
+    return [line for line in window
+            if _source(line) not in background and not any(other in line.text for other in earlier)]
+
+
+def _shape(line: LogLine) -> str:
+    """What recurs between two requests' lines: the logger and the message with numbers, hex and
+    ids blurred."""
+    return f"{_source(line)}|{re.sub(r'[0-9a-f]{6,}|[0-9]+', '#', message_of(line))}"
+
+
+def _ids_in_logs(traced: list[_Traced], output: list[LogLine], quiet: list[LogLine], earlier: set[str],
+                 results: Results) -> None:
+    check = Check("ex6.request_id_in_logs")
+    first, second = traced
+    window = between(output, first.started, first.finished)
+    window_again = between(output, second.started, second.finished)
+    check.extend([as_evidence(window, f"lines written while request {first.request_id} ran"),
+                  as_evidence(window_again, f"lines written while the same request, id {second.request_id}, ran again")])
+    carrying = [line for line in window if first.request_id in line.text]
+    # Not lines of the request: uvicorn's access line (written after the app returned,
+    # outside the request's context), whatever also logged while no request ran, lines
+    # carrying the id of an earlier request, and lines the identical second request did not
+    # also write without its id (one-off background work finishing meanwhile).
+    background = {_source(line) for line in quiet} | {"logger:uvicorn.access"}
+    own = _own_lines(window, background, earlier)
+    again = _own_lines(window_again, background, earlier | {first.request_id})
+    recurring = {_shape(line) for line in again if second.request_id not in line.text}
+    lacking = [line for line in own if first.request_id not in line.text and _shape(line) in recurring]
+    if not carrying:
+        results.judge(check, False, "", f"no log line written during the request carries its id {first.request_id}")
+    elif lacking:
+        results.judge(check, False, "", f"{len(lacking)} of {len(own)} lines of the request lack its id, "
+                                        f"e.g. {lacking[0].text[:120]!r}")
+    else:
+        results.judge(check, True, f"all {len(own)} lines of the request carry {first.request_id}", "")
+
+
+def _json_lines(lines: list[LogLine], results: Results) -> None:
+    check = Check("ex6.json_logs")
+    problems: list[str] = []
+    offenders: list[LogLine] = []
+    for line in lines:
+        record = parse_json_object(line.text)
+        if record is None:
+            problems.append("not JSON")
+        else:
+            missing = [name for name in _REQUIRED_FIELDS if name not in record]
+            if missing:
+                problems.append(f"missing {', '.join(missing)}")
+            elif not is_iso8601(record["timestamp"]):
+                problems.append("timestamp is not ISO 8601")
+            else:
+                continue
+        offenders.append(line)
+    check.extend([as_evidence(offenders or lines, f"{len(offenders)} of {len(lines)} lines are not structured")])
+    if not lines:
+        results.judge(check, False, "", "the API wrote no log line at all while serving requests")
+    else:
+        results.judge(check, not offenders, f"all {len(lines)} lines are JSON with timestamp, level, message",
+                      f"{len(offenders)} of {len(lines)} lines are not JSON with timestamp, level, message "
+                      f"(first: {problems[0] if problems else ''}: {offenders[0].text[:120]!r})" if offenders else "")
+
+
+def _no_print(ctx: ScenarioContext, results: Results) -> None:
+    check = Check("ex6.no_print_calls")
+    findings, unreadable = static.print_calls(ctx.checkout)
+    for finding in findings[:10]:
+        check.note("file", str(finding))
+    for path in unreadable:
+        check.note("file", f"{path}: could not be read token by token")
+    api_present = (ctx.checkout / "src" / "api").is_dir()
+    results.judge(check, api_present and not findings and not unreadable, "no print() call in src/api",
+                  "src/api is missing" if not api_present else
+                  f"{len(findings)} print() call(s), first {findings[0]}" if findings else
+                  f"could not parse {', '.join(unreadable)}")

@@ -1,0 +1,109 @@
+"""Runs the scenarios concurrently; whatever happens, every check of every exercise gets a verdict."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+from grader.checks import CHECKS
+from grader.models import CheckResult, CheckStatus, Evidence
+from grader.stack.base import Stack, SubmissionUnrunnable
+
+from . import SCENARIOS
+from .context import ScenarioContext
+from .recorder import Results
+
+
+def run_scenario(ctx: ScenarioContext) -> list[CheckResult]:
+    """One exercise's checks: probes' failures are evidence, the grader's own are ``error``.
+
+    A scenario that ends with an ``error`` (the grader or the machine failed) is run once
+    more in fresh stacks before the error is reported. Then the fairness rule: a scenario
+    with a failed dynamic check is run once more in fresh stacks, and a check that passes
+    there is ``flaky`` (see ``rerun_verdict``).
+    """
+    checks, unrunnable = _attempt(ctx)
+    if any(check.status is CheckStatus.ERROR for check in checks):
+        checks, unrunnable = _attempt(ctx)
+    failed = any(check.status is CheckStatus.FAILED and not CHECKS[check.check_id].static for check in checks)
+    # An install or build the submission broke fails the same way every time: no re-run.
+    if not failed or unrunnable:
+        return checks
+    again = {check.check_id: check for check in _attempt(ctx)[0]}
+    return [rerun_verdict(check, again[check.check_id]) for check in checks]
+
+
+def rerun_verdict(first: CheckResult, rerun: CheckResult) -> CheckResult:
+    """The fairness rule: the verdict of a check given its first run and its re-run.
+
+    A pass stands. A failure (or ``not_gradable``) that passes when re-run is ``flaky``:
+    credited, since the submission did it and the failure did not reproduce, and listed for a
+    human look; one that does not pass again stands, noting the re-run. An ``error`` gives way
+    to the re-run's verdict.
+    """
+    if first.status is CheckStatus.PASSED or CHECKS[first.check_id].static:
+        return first
+    if first.status is CheckStatus.ERROR:
+        return rerun
+    if rerun.status is CheckStatus.PASSED:
+        return first.model_copy(update={
+            "status": CheckStatus.FLAKY,
+            "reason": f"failed, then passed when re-run in a fresh stack (first run: {first.reason})",
+            "evidence": (*first.evidence, Evidence(kind="note", summary="re-run in a fresh stack: passed"),
+                         *rerun.evidence),
+            "duration_s": round(first.duration_s + rerun.duration_s, 3),
+        })
+    note = Evidence(kind="note", summary=f"re-run in a fresh stack: {rerun.status.value} again: {rerun.reason}")
+    return first.model_copy(update={"evidence": (*first.evidence, note)})
+
+
+def _attempt(ctx: ScenarioContext) -> tuple[list[CheckResult], bool]:
+    """One run of the scenario in fresh stacks, and whether the submission could not even run."""
+    results = Results(ctx.exercise)
+    crash: BaseException | None = None
+    unrunnable = False
+    try:
+        SCENARIOS[ctx.exercise].run(ctx, results)
+    except SubmissionUnrunnable as exc:
+        unrunnable = True
+        results.fail_all(results.undecided(), str(exc))
+    except Exception as exc:  # noqa: BLE001 - a grader bug must become "error", never a lost grading
+        crash = exc
+    return results.finish(crash), unrunnable
+
+
+def run_scenarios(contexts: Iterable[ScenarioContext],
+                  on_finished: Callable[[str, list[CheckResult]], None] = lambda exercise, checks: None,
+                  abort: Callable[[], None] = lambda: None) -> dict[str, CheckResult]:
+    """All scenarios at once (each owns its stacks), keyed by check id.
+
+    On an interrupt, ``abort`` runs before waiting for the scenarios' threads (which cannot be
+    interrupted): it tears their stacks down so they end soon, and nothing waits on them.
+    """
+    contexts = list(contexts)
+    checks: dict[str, CheckResult] = {}
+    with ThreadPoolExecutor(max_workers=max(1, len(contexts)), thread_name_prefix="scenario") as pool:
+        futures = {pool.submit(run_scenario, ctx): ctx.exercise for ctx in contexts}
+        try:
+            for future in as_completed(futures):
+                exercise = futures[future]
+                results = future.result()
+                on_finished(exercise, results)
+                checks.update({result.check_id: result for result in results})
+        except BaseException:
+            abort()
+            raise
+    return checks
+
+
+def run_on_backend(open_stack: Callable[[str], AbstractContextManager[Stack]], checkout: Path,
+                   exercises: Sequence[str], settings: Mapping[str, Mapping[str, float]],
+                   on_finished: Callable[[str, list[CheckResult]], None] = lambda exercise, checks: None,
+                   abort: Callable[[], None] = lambda: None) -> dict[str, CheckResult]:
+    """The scenarios of ``exercises``, each opening its stacks with ``open_stack`` (any backend's)."""
+    contexts = [ScenarioContext(exercise=exercise, checkout=checkout, open_stack=open_stack,
+                                settings=settings.get(exercise, {}))
+                for exercise in exercises]
+    return run_scenarios(contexts, on_finished, abort)

@@ -1,0 +1,181 @@
+"""Judging a submission's code by parsing it, never by grepping (CONTRACT.md, probe pitfalls)."""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+_SECRET_NAME = re.compile(r"secret|jwt_?key|signing_?key", re.IGNORECASE)
+_GETENV_FUNCS = {"getenv", "get", "setdefault"}
+# The name of a variable ("JWT_SECRET_KEY") or a sentence is not a secret value.
+_NOT_A_SECRET = re.compile(r"^[A-Z][A-Z0-9_]*$|\s")
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str  # relative to the checkout
+    line: int
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.text}"
+
+
+def python_files(api_dir: Path) -> Iterator[Path]:
+    """The .py files of ``src/api``, symlinks never followed (they may point out of the checkout)."""
+    if not api_dir.is_dir() or api_dir.is_symlink():
+        return
+    for path in sorted(api_dir.rglob("*.py")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        if any(part.startswith(".") or part in {"tests", "venv", ".venv"} for part in path.relative_to(api_dir).parts[:-1]):
+            continue
+        yield path
+
+
+def _source(path: Path) -> str:
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def _line(source: str, number: int) -> str:
+    lines = source.splitlines()
+    return lines[number - 1].strip()[:160] if 0 < number <= len(lines) else ""
+
+
+def print_calls(checkout: Path) -> tuple[list[Finding], list[str]]:
+    """Every ``print(...)`` call in src/api; files that do not parse are read token by token."""
+    api_dir = checkout / "src" / "api"
+    findings: list[Finding] = []
+    unreadable: list[str] = []
+    for path in python_files(api_dir):
+        relative = str(path.relative_to(checkout))
+        source = _source(path)
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            lines, ok = _print_tokens(source)
+            findings += [Finding(relative, n, _line(source, n)) for n in lines]
+            if not ok:
+                unreadable.append(relative)
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _is_print(node.func):
+                findings.append(Finding(relative, node.lineno, _line(source, node.lineno)))
+    return findings, unreadable
+
+
+def _is_print(func: ast.expr) -> bool:
+    if isinstance(func, ast.Name):
+        return func.id == "print"
+    # builtins.print(...) is the same call; obj.print_summary() is not.
+    return isinstance(func, ast.Attribute) and func.attr == "print" and \
+        isinstance(func.value, ast.Name) and func.value.id == "builtins"
+
+
+def _print_tokens(source: str) -> tuple[list[int], bool]:
+    """Lines with a ``print`` name followed by ``(`` that is not an attribute or a definition."""
+    found: list[int] = []
+    previous: list[tokenize.TokenInfo] = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type in (tokenize.NL, tokenize.NEWLINE, tokenize.COMMENT, tokenize.INDENT, tokenize.DEDENT):
+                continue
+            if (token.string == "(" and previous and previous[-1].string == "print"
+                    and previous[-1].type == tokenize.NAME
+                    and not (len(previous) > 1 and previous[-2].string in {".", "def"})):
+                found.append(previous[-1].start[0])
+            previous = (previous + [token])[-2:]
+    except tokenize.TokenError:
+        return found, True  # unbalanced brackets: raised at end of file, every token was seen
+    except (IndentationError, SyntaxError):
+        return found, False
+    return found, True
+
+
+def hardcoded_secrets(checkout: Path) -> list[Finding]:
+    """Non-empty string literals given as the default of a JWT secret.
+
+    Caught: ``JWT_SECRET_KEY: str = "..."``, ``SECRET = "..."``, ``Field("...")`` or
+    ``Field(default="...")`` on such a name, ``os.getenv("JWT_SECRET_KEY", "...")`` and
+    ``environ.get(...)``. Collections of known placeholders (a validator's deny list) are not
+    defaults and are ignored.
+    """
+    findings: list[Finding] = []
+    for path in python_files(checkout / "src" / "api"):
+        source = _source(path)
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        relative = str(path.relative_to(checkout))
+        for node in ast.walk(tree):
+            literal = _secret_default(node)
+            if literal is not None:
+                findings.append(Finding(relative, node.lineno, _line(source, node.lineno)))
+    return findings
+
+
+def _secret_default(node: ast.AST) -> str | None:
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        names = [_name_of(target) for target in targets]
+        if any(name and _SECRET_NAME.search(name) for name in names):
+            return _literal_default(node.value)
+    if isinstance(node, ast.Call) and _call_name(node.func) in _GETENV_FUNCS and len(node.args) >= 2:
+        key = node.args[0].value if isinstance(node.args[0], ast.Constant) else None
+        if isinstance(key, str) and _SECRET_NAME.search(key):
+            return _string(node.args[1]) or None
+    return None
+
+
+def _literal_default(value: ast.expr) -> str | None:
+    direct = _string(value)
+    if direct:
+        return direct
+    if isinstance(value, ast.Call) and _call_name(value.func) == "Field":
+        for arg in value.args[:1]:
+            if _string(arg):
+                return _string(arg)
+        for keyword in value.keywords:
+            if keyword.arg == "default" and _string(keyword.value):
+                return _string(keyword.value)
+    return None
+
+
+def _name_of(target: ast.expr) -> str | None:
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return None
+
+
+def _call_name(func: ast.expr) -> str | None:
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else None
+
+
+def _string(node: ast.expr) -> str | None:
+    """A string literal that could be a secret value (not a variable name, not a sentence)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        if node.value and not _NOT_A_SECRET.search(node.value):
+            return node.value
+    return None
+
+
+def env_example_lists(checkout: Path, variable: str) -> tuple[bool, str]:
+    """Whether ``.env.example`` names ``variable`` (set or commented out), with what was seen."""
+    path = checkout / ".env.example"
+    if path.is_symlink():
+        return False, ".env.example is a symlink (not followed)"
+    if not path.is_file():
+        return False, ".env.example is missing"
+    pattern = re.compile(rf"^\s*#?\s*(export\s+)?{re.escape(variable)}\s*=", re.MULTILINE)
+    text = _source(path)
+    if pattern.search(text):
+        return True, f".env.example lists {variable}"
+    return False, f".env.example does not list {variable}"

@@ -1,0 +1,1 @@
+"""The Docker Compose backend: the grading stack as containers on one private network."""

@@ -1,0 +1,159 @@
+"""The submission's API as a container of a compose project; implements ``base.ApiProcess``.
+
+The grader reaches it at its address on the project's internal network (the host is on
+every Docker bridge), so nothing is published. Output is followed through the engine's log
+stream, one reader per stream, and bounded as for a local process.
+"""
+
+from __future__ import annotations
+
+import io
+import signal
+import threading
+import time
+from datetime import datetime
+from typing import Iterator
+
+from grader.sandbox.limits import human_bytes
+from grader.stack.base import LogLine
+from grader.stack.process import BoundedOutput, failure_reason, wait_until_answering
+
+API_PORT = 8000
+
+
+class _ChunkReader(io.RawIOBase):
+    """A byte stream over the engine's log chunks, so ``BoundedOutput.pump`` reads it by line."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._pending:
+            try:
+                self._pending = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
+        return size
+
+
+class ContainerApi:
+    """One ``api`` container (started by ``docker compose run``), followed until it ends."""
+
+    def __init__(self, container, network: str, *, output_limit_bytes: int, memory_bytes: int) -> None:
+        self._container = container
+        self._memory_bytes = memory_bytes
+        self._output = BoundedOutput(output_limit_bytes)
+        self._exit_code: int | None = None
+        self._kill_lock = threading.Lock()
+        self._killed = False
+        container.reload()
+        # A container that already exited (a refusal to start) has no address any more: its
+        # URL is never called, since ``exit_code`` is set.
+        endpoint = container.attrs["NetworkSettings"]["Networks"].get(network) or {}
+        self.url = f"http://{endpoint.get('IPAddress') or 'exited.invalid'}:{API_PORT}"
+        self._started_at = _epoch(container.attrs["State"]["StartedAt"])
+        self._readers = [
+            threading.Thread(target=self._follow, args=(name,), daemon=True, name=f"{container.name}-{name}")
+            for name in ("stdout", "stderr")
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _follow(self, stream: str) -> None:
+        chunks = self._container.logs(stream=True, follow=True, stdout=stream == "stdout", stderr=stream == "stderr")
+        self._output.pump(io.BufferedReader(_ChunkReader(iter(chunks))), stream)
+
+    @property
+    def name(self) -> str:
+        return str(self._container.name)
+
+    @property
+    def workdir(self) -> str:
+        """The image's working directory (where the API runs and writes by default)."""
+        return self._container.attrs["Config"].get("WorkingDir") or "/"
+
+    def run_inside(self, argv: list[str]) -> str:
+        """``argv`` run in the running container (``docker exec``); what it printed."""
+        return self._container.exec_run(argv).output.decode(errors="replace")
+
+    @property
+    def started_at(self) -> float:
+        """When the engine started the container (not when the CLI was called)."""
+        return self._started_at
+
+    @property
+    def exit_code(self) -> int | None:
+        """The container's exit status (a signal ``s`` shows as ``128 + s`` through docker-init)."""
+        if self._exit_code is None:
+            self._container.reload()
+            state = self._container.attrs["State"]
+            if state["Status"] in ("exited", "dead"):
+                # The log streams end with the container: once read to their end, the output
+                # is whole, so whoever sees the exit also sees every line written before it.
+                for reader in self._readers:
+                    reader.join(timeout=10)
+                self._exit_code = int(state["ExitCode"])
+        return self._exit_code
+
+    @property
+    def dropped_bytes(self) -> int:
+        return self._output.dropped_bytes
+
+    def output(self) -> list[LogLine]:
+        return self._output.lines()
+
+    def wait_until_serving(self, timeout: float) -> bool:
+        return wait_until_answering(self.url, lambda: self.exit_code, timeout)
+
+    def send_signal(self, signum: int) -> None:
+        """What ``docker compose stop`` sends first; docker-init passes it to uvicorn."""
+        if self.exit_code is None:
+            self._container.kill(signal=signal.Signals(signum).name)
+
+    def wait_exit(self, timeout: float) -> int | None:
+        deadline = time.monotonic() + timeout
+        while (code := self.exit_code) is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return code
+
+    def kill(self) -> None:
+        """SIGKILL the container (every process in it), keep its output, remove it."""
+        with self._kill_lock:
+            if self._killed:
+                return
+            self._killed = True
+            if self.exit_code is None:
+                try:
+                    self._container.kill()
+                except Exception:  # it ended on its own meanwhile: what kill wanted
+                    pass
+                self.wait_exit(10)
+            for reader in self._readers:
+                reader.join(timeout=5)
+            self._container.remove(force=True)
+
+    def limit_hit(self) -> str | None:
+        """The memory limit when the engine's OOM killer ended it, and the output past its limit."""
+        hits = []
+        if self.exit_code is not None and self._container.attrs["State"].get("OOMKilled"):
+            hits.append(f"memory limit hit ({human_bytes(self._memory_bytes)}); killed")
+        if self.dropped_bytes:
+            hits.append(f"output limit hit: {self.dropped_bytes} bytes dropped")
+        return "; ".join(hits) or None
+
+    def startup_failure_reason(self) -> str:
+        """One line on why the API stopped: the limit it hit, its exit code, the most telling line."""
+        return failure_reason(self.exit_code, self.limit_hit(), self.output())
+
+
+def _epoch(stamp: str) -> float:
+    """Docker's RFC 3339 time with nanoseconds (``2026-11-26T20:00:00.123456789Z``) as epoch seconds."""
+    head, _, fraction = stamp.rstrip("Z").partition(".")
+    seconds = datetime.fromisoformat(head + "+00:00").timestamp()
+    return seconds + float(f"0.{fraction or 0}")

@@ -1,0 +1,216 @@
+"""Batch outputs checked against the fields of shared/formats/LMS-EXPORTS.md, with hostile text.
+
+jsonschema is not installed, so the documented fields are checked explicitly (``_check``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from grader.batch.outputs import write_outputs
+from grader.models import CheckStatus
+from grader.report.exports import gradescope_results, prairielearn_results, render_junit, render_summary
+from grader.report.gradebook import render_gradebook, safe_cell
+from tests.batch.samples import sample_records
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
+FORMATS = {"text", "html", "simple_format", "md", "ansi"}
+NUMBER = (int, float)
+
+GRADESCOPE_TOP = {"score": NUMBER, "execution_time": NUMBER, "output": str, "output_format": str,
+                  "test_output_format": str, "test_name_format": str, "visibility": str,
+                  "stdout_visibility": str, "extra_data": dict, "leaderboard": list, "tests": list}
+GRADESCOPE_TEST = {"score": NUMBER, "max_score": NUMBER, "status": str, "name": str, "name_format": str,
+                   "number": str, "output": str, "output_format": str, "tags": list, "visibility": str,
+                   "extra_data": dict}
+PRAIRIE_TOP = {"gradable": bool, "score": NUMBER, "message": str, "output": str, "images": list,
+               "tests": list, "format_errors": list}
+PRAIRIE_TEST = {"name": str, "description": str, "points": NUMBER, "max_points": NUMBER, "message": str,
+                "output": str, "images": list}
+
+
+def _check(data: dict, fields: dict, where: str) -> None:
+    """Only documented fields, each of its documented type; no control or escape character."""
+    unknown = set(data) - set(fields)
+    assert not unknown, f"{where}: undocumented field(s) {unknown}"
+    for key, value in data.items():
+        expected = fields[key]
+        typed = isinstance(value, bool) if expected is bool else (
+            isinstance(value, expected) and not isinstance(value, bool))
+        assert typed, f"{where}.{key}: {value!r} is not {expected}"
+        if isinstance(value, str):
+            assert "\x1b" not in value and "\x00" not in value and "\x07" not in value, f"{where}.{key}"
+
+
+@pytest.fixture
+def records():
+    return sample_records()
+
+
+def test_gradescope_fields(records):
+    for record in records:
+        data = json.loads(json.dumps(gradescope_results(record)))
+        _check(data, GRADESCOPE_TOP, record.student_id)
+        assert "score" in data
+        assert data.get("visibility", "visible") in VISIBILITY and data.get("stdout_visibility") in VISIBILITY
+        assert data.get("output_format", "text") in FORMATS
+        numbers = []
+        for test in data["tests"]:
+            _check(test, GRADESCOPE_TEST, f"{record.student_id} test")
+            assert test["status"] in {"passed", "failed"} and test["visibility"] in VISIBILITY
+            assert 0 <= test["score"] <= test["max_score"]
+            assert test["number"].count(".") == 1
+            numbers.append(test["number"])
+        assert len(numbers) == len(set(numbers))
+        if record.report is not None:
+            assert abs(sum(t["score"] for t in data["tests"]) - data["score"]) < 1e-6
+
+
+def test_gradescope_meaning(records):
+    alice, bob, carol, dave, _ = (gradescope_results(r) for r in records)
+    assert alice["score"] == 100 and alice["visibility"] == "visible"
+    assert all(t["status"] == "passed" for t in alice["tests"])
+    hidden = [t for t in alice["tests"] if t["visibility"] == "after_published"]
+    assert hidden, "the rubric's hidden criteria are shown after publication"
+    failed = [t for t in bob["tests"] if t["status"] == "failed"]
+    assert failed and any("alert(1)" in t["output"] for t in failed)
+    assert carol["visibility"] == "hidden" and "INCOMPLETE" in carol["output"]
+    assert any(t["visibility"] == "hidden" and "NOT GRADED YET" in t["output"] for t in carol["tests"])
+    assert dave["visibility"] == "hidden" and dave["tests"] == [] and "not your score" in dave["output"]
+    assert dave["extra_data"]["status"] == "error"
+
+
+def test_prairielearn_fields(records):
+    for record in records:
+        data = json.loads(json.dumps(prairielearn_results(record)))
+        _check(data, PRAIRIE_TOP, record.student_id)
+        assert 0 <= data["score"] <= 1
+        for test in data.get("tests", []):
+            _check(test, PRAIRIE_TEST, f"{record.student_id} test")
+            assert 0 <= test["points"] <= test["max_points"]
+        assert len(json.dumps(data).encode()) < 1_000_000
+
+
+def test_prairielearn_meaning(records):
+    alice, bob, carol, dave, _ = (prairielearn_results(r) for r in records)
+    assert alice["gradable"] is True and alice["score"] == 1.0
+    assert bob["gradable"] is True and 0 < bob["score"] < 1
+    assert carol["gradable"] is False and carol["format_errors"]  # incomplete: no attempt used
+    assert dave["gradable"] is False and "repository not found" in dave["format_errors"][0]
+    # the student sees no hidden criterion's details
+    text = json.dumps(bob)
+    assert "hidden criterion" in text and "drain_bounded" not in text
+
+
+def test_junit_counts_and_mapping(records):
+    xml = render_junit(records)
+    root = ET.fromstring(xml.encode("utf-8"))  # parses: every text escaped and XML-valid
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    graded = [r for r in records if r.report]
+    assert len(suites) == sum(len(r.report.exercises) for r in graded) + 1  # + dave's grading suite
+    checks = [c for r in graded for ex in r.report.exercises for cr in ex.criteria for c in cr.checks]
+    expect = {"failures": sum(c.status is CheckStatus.FAILED for c in checks),
+              "errors": sum(c.status is CheckStatus.ERROR for c in checks) + 1,
+              "skipped": sum(c.status is CheckStatus.NOT_GRADABLE for c in checks),
+              "tests": len(checks) + 1}
+    assert {k: int(root.get(k)) for k in expect} == expect
+    for suite in suites:
+        cases = suite.findall("testcase")
+        assert int(suite.get("tests")) == len(cases)
+        assert int(suite.get("failures")) == sum(c.find("failure") is not None for c in cases)
+        assert suite.find("properties/property[@name='points']") is not None or suite.get("name") == "dave grading"
+    dave = root.find("testsuite[@name='dave grading']")
+    assert dave.find("testcase/error").get("type") == "could_not_grade"
+    skipped = root.find(".//testcase[@name='ex5.recovers'][@classname='bob.ex5']/skipped")
+    assert skipped is not None and skipped.get("message")
+    assert root.find(".//testcase[@classname='carol.ex4'][@name='ex4.mlflow_fallback']/error") is not None
+    assert "<script>" not in xml and "\x1b" not in xml and "\x00" not in xml
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("=1+2", "'=1+2"), ("+1", "'+1"), ("-1", "'-1"), ("@SUM(A1)", "'@SUM(A1)"), ("\t=x", "'=x"),
+    ("\r=x", "'=x"), ("plain", "plain"), (12.5, 12.5), (4.0, 4), (-3, -3), (None, ""),
+])
+def test_gradebook_cells_never_formulas(value, expected):
+    assert safe_cell(value) == expected
+
+
+def test_gradebook_rows(records):
+    rows = list(csv.reader(io.StringIO(render_gradebook(records))))
+    header = rows[0]
+    assert header[:7] == ["student_id", "ex1", "ex2", "ex3", "ex4", "ex5", "ex6"]
+    assert header[7:] == ["total", "max", "band", "status", "commit_sha", "grader_version", "reason"]
+    by_id = {row[0]: dict(zip(header, row)) for row in rows[1:]}
+    assert by_id["alice"]["total"] == "100" and by_id["alice"]["status"] == "graded"
+    assert by_id["carol"]["status"] == "incomplete"
+    dave = by_id["dave"]
+    assert dave["status"] == "error" and dave["total"] == "" and dave["ex1"] == ""  # never a 0
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+
+
+def test_summary_is_inert_and_flags_what_needs_a_look(records):
+    page = render_summary(records)
+    assert "<script" not in page and "&lt;script&gt;" in page and "\x1b" not in page
+    for external in ("<link", "<img", "<iframe", " src=", " href="):  # no external resource
+        assert external not in page
+    for chart in ("score-histogram", "criterion-pass-rates", "band-counts"):
+        assert f'id="{chart}"' in page
+    assert "could not grade" in page and "near-copy of the reference" in page and "incomplete" in page
+    assert "ex2.drains_inflight is flaky" in page
+
+
+def test_summary_flags_students_copying_each_other(records):
+    shared = tuple(f"{n:016x}" for n in range(30))
+    copies = [r.model_copy(update={"fingerprint": shared}) if r.student_id in ("alice", "bob")
+              else r.model_copy(update={"fingerprint": tuple(f"{r.student_id}{n:011x}" for n in range(30))})
+              for r in records]
+    page = render_summary(copies)
+    assert page.count("near-copy of another submission") == 2
+
+
+def test_write_outputs_layout(records, tmp_path):
+    write_outputs(records, tmp_path)
+    assert (tmp_path / "gradebook.csv").is_file() and (tmp_path / "summary.html").is_file()
+    assert (tmp_path / "exports" / "junit.xml").is_file()
+    for record in records:
+        for platform in ("gradescope", "prairielearn"):
+            json.loads((tmp_path / "exports" / platform / record.student_id / "results.json").read_text())
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_summary_renders_in_a_headless_browser(records, tmp_path):
+    browser = _chromium()
+    if browser is None:
+        print("chromium is absent: apt-get install -y chromium")
+        pytest.skip("chromium is absent (apt-get install -y chromium)")
+    page = tmp_path / "summary.html"
+    page.write_text(render_summary(records), encoding="utf-8")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = ARTIFACTS / "batch-summary.png"
+    png.unlink(missing_ok=True)
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              f"--user-data-dir={tmp_path / 'profile'}"]
+    subprocess.run([*common, f"--screenshot={png}", "--window-size=1200,1600", page.as_uri()],
+                   capture_output=True, timeout=180, check=True)
+    assert png.is_file() and png.stat().st_size > 20_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=180, check=True).stdout
+    for chart in ("score-histogram", "criterion-pass-rates", "band-counts"):
+        assert f'id="{chart}"' in dom
+    assert dom.count("<svg") >= 3 and dom.count("<rect") >= 10

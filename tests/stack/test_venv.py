@@ -1,0 +1,98 @@
+"""ensure_venv against the real uv and PyPI; the unreachable index is a closed local port."""
+
+from __future__ import annotations
+
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from grader.errors import MachineError
+from grader.stack.venv import ensure_venv, requirements_problem
+
+pytestmark = pytest.mark.slow
+
+
+def _requirements(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "requirements.txt"
+    path.write_text(text)
+    return path
+
+
+def test_installs_then_reuses_the_cached_environment(tmp_path: Path) -> None:
+    requirements = _requirements(tmp_path, "six==1.16.0\n")
+    cache = tmp_path / "cache"
+
+    first = ensure_venv(requirements, cache)
+    second = ensure_venv(requirements, cache)
+
+    assert first.ok and not first.cached and "six==1.16.0" in first.log
+    assert second.ok and second.cached and second.python == first.python
+    assert second.seconds < 2
+    version = subprocess.run(
+        [str(second.python), "-c", "import six; print(six.__version__)"], capture_output=True, text=True, check=True
+    ).stdout
+    assert version.strip() == "1.16.0"
+    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == [first.python.parent.parent.name]
+
+
+def test_concurrent_callers_share_one_build(tmp_path: Path) -> None:
+    requirements = _requirements(tmp_path, "six==1.16.0\n")
+    cache = tmp_path / "cache"
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda _: ensure_venv(requirements, cache), range(3)))
+
+    assert all(r.ok for r in results)
+    assert sorted(r.cached for r in results) == [False, True, True]
+    assert len({r.python for r in results}) == 1
+
+
+def test_unresolvable_requirement_is_the_students_fault(tmp_path: Path) -> None:
+    requirements = _requirements(tmp_path, "six==1.16.0\nzz-grader-no-such-package-4f1c==1.0\n")
+
+    result = ensure_venv(requirements, tmp_path / "cache")
+
+    assert not result.ok and result.python is None
+    assert "zz-grader-no-such-package-4f1c" in (result.reason or "")
+    assert "No solution found" in result.log
+    assert not any(p.is_dir() for p in (tmp_path / "cache").iterdir())  # nothing half-built is kept
+
+
+def test_unreachable_index_is_the_machines_fault(tmp_path: Path) -> None:
+    requirements = _requirements(tmp_path, "six==1.16.0\n")
+    env = {"UV_INDEX_URL": "http://127.0.0.1:9/simple", "UV_HTTP_RETRIES": "0", "UV_NO_CACHE": "1"}
+
+    with pytest.raises(MachineError, match="unreachable"):
+        ensure_venv(requirements, tmp_path / "cache", extra_env=env)
+
+
+def test_an_install_that_outlives_its_timeout_is_the_machines_fault(tmp_path: Path) -> None:
+    requirements = _requirements(tmp_path, "six==1.16.0\n")
+
+    with pytest.raises(MachineError, match="did not finish in time"):
+        ensure_venv(requirements, tmp_path / "cache", timeout_s=0.05)
+
+    assert not any(p.is_dir() for p in (tmp_path / "cache").iterdir())
+
+
+def test_missing_or_unparseable_requirements_are_the_students_fault(tmp_path: Path) -> None:
+    missing = ensure_venv(tmp_path / "requirements.txt", tmp_path / "cache")
+    garbled = ensure_venv(_requirements(tmp_path, "fastapi>=0.100\nnot a ==== requirement\n"), tmp_path / "cache")
+
+    assert not missing.ok and "missing" in (missing.reason or "")
+    assert not garbled.ok and "line 2" in (garbled.reason or "")
+
+
+def test_requirements_problem_accepts_what_pip_accepts(tmp_path: Path) -> None:
+    text = (
+        "# pinned\n"
+        "--index-url https://pypi.org/simple\n"
+        "fastapi[all]>=0.100,<1  # web\n"
+        "uvicorn==0.30.0 \\\n    --hash=sha256:abc\n"
+        "pywin32; sys_platform == 'win32'\n"
+        "mypkg @ https://example.org/mypkg-1.0.tar.gz\n"
+        "-e ./local\n"
+    )
+    assert requirements_problem(_requirements(tmp_path, text)) is None
