@@ -162,6 +162,25 @@ def test_more_networks_than_the_engines_default_pools_hold(tmp_path):
     assert engine_objects() == before
 
 
+def test_a_down_racing_an_up_is_followed_by_one_that_leaves_nothing(tmp_path):
+    """An interrupt downs a project from another thread while its owner's ``up`` may still be
+    creating networks: the owner's own down after its ``up`` ends must still find the project."""
+    _skip_without_engine()
+    before = engine_objects()
+    images = ensure_images(on_progress=lambda message: None)
+    env = {"SUBMISSION_DIR": str(build_fixture("reference")), "GRADER_STANDINS_IMAGE": images.standins,
+           "GRADER_MLFLOW_IMAGE": images.mlflow}
+    project = ComposeProject("grade-race-down-test", env, tmp_path)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        up = pool.submit(project.up, ["faults"], networks=["front", "deps"])
+        while not up.done() and not list(tmp_path.glob("*.subnets.yml")):
+            time.sleep(0.05)
+        project.down()  # the interrupt's, at once: before, during or after the up's networks
+        up.exception()  # the up may fail or succeed: either way it has ended
+    project.down()  # the owner's
+    assert engine_objects() == before
+
+
 def test_a_dockerfile_that_does_not_build_is_the_students_failure(tmp_path):
     _skip_without_engine()
     checkout = tmp_path / "submission"

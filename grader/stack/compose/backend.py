@@ -62,6 +62,7 @@ class ComposeBackend:
         self._problem: str | None = None
         self._exit: ExitStack | None = None
         self._stacks: set[ComposeStack] = set()
+        self._aborted = False
         self._lock = threading.Lock()
 
     def __enter__(self) -> "ComposeBackend":
@@ -107,6 +108,8 @@ class ComposeBackend:
             raise SubmissionUnrunnable(self._problem)
         stack = ComposeStack(name, self.checkout, self.images, self._mlflow, self.workdir, self.limits)
         with self._lock:
+            if self._aborted:  # a scenario's retry must not bring a project up after the interrupt
+                raise StackError(f"the grading was interrupted: no stack {name} opened")
             self._stacks.add(stack)
         return stack
 
@@ -114,6 +117,7 @@ class ComposeBackend:
         """Take every project of this grading down now (an interrupt): the scenarios still
         running find their stacks gone and end, and nothing is left on the engine."""
         with self._lock:
+            self._aborted = True
             stacks = [stack for stack in self._stacks if not stack.closed]
         with ThreadPoolExecutor(max_workers=max(1, len(stacks))) as pool:
             for failed in [f for f in [pool.submit(stack.abort) for stack in stacks] if f.exception()]:

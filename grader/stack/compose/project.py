@@ -93,13 +93,14 @@ class ComposeProject:
         raise StackError(f"{service} of {self.name} did not listen on port {port} within {timeout:.0f} s")
 
     def down(self) -> None:
-        """Remove every container, network and volume of the project, and its env file."""
-        try:
-            if self._subnets_file.exists():  # else never up: nothing to take down
-                self.compose("down", "-v", "--remove-orphans", "-t", "2", timeout=UP_TIMEOUT_S)
-        finally:
-            self._env_file.unlink(missing_ok=True)
-            self._subnets_file.unlink(missing_ok=True)
+        """Remove every container, network and volume of the project that exists now.
+
+        Safe to repeat and to call from another thread: an interrupt's down may run while an
+        ``up`` is still creating networks, so the owner downs once more after its ``up`` ends.
+        The files it needs stay (they live in the grading's work folder, removed with it).
+        """
+        if self._subnets_file.exists():  # else never up: nothing to take down
+            self.compose("down", "-v", "--remove-orphans", "-t", "2", timeout=UP_TIMEOUT_S)
 
 
 def _accepts(address: str, port: int) -> bool:
