@@ -25,6 +25,7 @@ from grader.models import CheckResult, GradeReport
 from grader.rubric import Rubric, load_rubric
 from grader.sandbox import Isolation, Limits, detect
 from grader.sandbox.stack_phase import grade_dynamic
+from grader.scenarios.deadline import GradingClock
 from grader.scoring import score
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +90,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> GradeRepor
     # The local sandbox is detected (and --require-sandbox refused) before anything is fetched;
     # on compose, every process of the submission runs in a container.
     limits = Limits.from_settings(rubric.limits)
+    clock = GradingClock.starting_now(limits.scenario_s, limits.submission_s)
     isolation = detect(limits, require=request.require_sandbox) if backend == "local" else Isolation(limits=limits)
     exercises = [e for e in EXERCISES if request.only is None or e in request.only]
     with ExitStack() as owned:
@@ -110,12 +112,12 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> GradeRepor
         if backend == "compose":
             from grader.stack.compose.backend import ISOLATION_LINES, grade_in_containers
 
-            checks = grade_in_containers(checkout, workdir, exercises, settings, isolation.limits,
+            checks = grade_in_containers(checkout, workdir, exercises, settings, isolation.limits, clock,
                                          progress.scenario_finished, progress.stage)
             protections = (*ISOLATION_LINES, f"limits: {isolation.limits.summary()}")
         else:
             # Install outside (it needs the index), scenarios in their own network namespace.
-            checks = grade_dynamic(checkout, workdir, request.cache_root, exercises, settings,
+            checks = grade_dynamic(checkout, workdir, request.cache_root, exercises, settings, clock,
                                    isolation, progress.scenario_finished, progress.stage)
             protections = isolation.lines()
     return score(

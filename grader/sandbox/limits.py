@@ -21,6 +21,10 @@ class Limits:
     disk_bytes: int = 512 * _MIB  # written under the writable dirs (and per file)
     install_s: float = 600.0
     startup_s: float = 90.0
+    # A scenario run takes one to three minutes on a loaded two-core machine; a re-run (the
+    # fairness rule) doubles it. The submission's limit covers the whole grading.
+    scenario_s: float = 600.0
+    submission_s: float = 1800.0
 
     @property
     def address_space_bytes(self) -> int:
@@ -37,10 +41,12 @@ class Limits:
         return cls(**chosen)
 
     def summary(self) -> str:
-        """``memory 1 GiB, 256 processes, output 5 MB, disk 512 MiB, install 600 s, start-up 90 s``."""
+        """``memory 1 GiB, 256 processes, output 5 MB, disk 512 MiB, install 600 s, start-up 90 s,
+        scenario 600 s, submission 1800 s``."""
         return (f"memory {human_bytes(self.memory_bytes)}, {self.processes} processes, "
                 f"output {human_bytes(self.output_bytes)}, disk {human_bytes(self.disk_bytes)}, "
-                f"install {self.install_s:.0f} s, start-up {self.startup_s:.0f} s")
+                f"install {self.install_s:.0f} s, start-up {self.startup_s:.0f} s, "
+                f"scenario {self.scenario_s:.0f} s, submission {self.submission_s:.0f} s")
 
 
 def human_bytes(size: int) -> str:

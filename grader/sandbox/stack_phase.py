@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,9 +31,13 @@ from grader.models import CheckResult
 from grader.sandbox.cgroup import CgroupLayout
 from grader.sandbox.detect import Isolation
 from grader.sandbox.limits import Limits
+from grader.scenarios.deadline import GradingClock
 from grader.stack.venv import VenvResult
 
 RESULT_MARKER = "@@grader-stack-phase@@"
+# After the submission's time limit, the stacks' teardown still takes seconds; past this
+# margin the child is stuck (the grader's failure, not the student's) and is killed.
+_TEARDOWN_GRACE_S = 120.0
 _KEPT_LINES = 40
 OnFinished = Callable[[str, list[CheckResult]], None]
 
@@ -46,6 +51,7 @@ class StackPhase:
     cache_root: Path
     exercises: tuple[str, ...]
     settings: Mapping[str, Mapping[str, float]]  # exercise -> rubric settings
+    clock: GradingClock
     venv: VenvResult | None = None  # prepared outside the namespace; None: unrunnable or not needed
 
     def to_json(self, isolation: Isolation) -> str:
@@ -53,7 +59,7 @@ class StackPhase:
         return json.dumps({
             "checkout": str(self.checkout), "workdir": str(self.workdir), "cache_root": str(self.cache_root),
             "exercises": list(self.exercises), "settings": {k: dict(v) for k, v in self.settings.items()},
-            "venv": venv, "isolation": _isolation_to_dict(isolation),
+            "venv": venv, "isolation": _isolation_to_dict(isolation), "clock": asdict(self.clock),
         })  # fmt: skip
 
     @classmethod
@@ -63,7 +69,8 @@ class StackPhase:
         if venv is not None:
             venv = VenvResult(**{**venv, "python": Path(venv["python"]) if venv["python"] else None})
         phase = cls(checkout=Path(data["checkout"]), workdir=Path(data["workdir"]), cache_root=Path(data["cache_root"]),
-                    exercises=tuple(data["exercises"]), settings=data["settings"], venv=venv)
+                    exercises=tuple(data["exercises"]), settings=data["settings"],
+                    clock=GradingClock(**data["clock"]), venv=venv)
         return phase, _isolation_from_dict(data["isolation"])
 
 
@@ -97,7 +104,7 @@ def namespace_command(isolation: Isolation, argv: Sequence[str]) -> list[str]:
 
 
 def grade_dynamic(checkout: Path, workdir: Path, cache_root: Path, exercises: Sequence[str],
-                  settings: Mapping[str, Mapping[str, float]], isolation: Isolation,
+                  settings: Mapping[str, Mapping[str, float]], clock: GradingClock, isolation: Isolation,
                   on_finished: OnFinished = lambda exercise, checks: None,
                   on_stage: Callable[[str], None] = lambda message: None) -> dict[str, CheckResult]:
     """Install the submission's environment (outside: it needs the index), then run the
@@ -110,7 +117,7 @@ def grade_dynamic(checkout: Path, workdir: Path, cache_root: Path, exercises: Se
         venv = prepare_venv(checkout, cache_root, isolation)
     on_stage("running the scenarios" + (" in their own network namespace" if isolation.netns else ""))
     phase = StackPhase(checkout=checkout, workdir=workdir, cache_root=cache_root, exercises=tuple(exercises),
-                       settings=settings, venv=venv)
+                       settings=settings, clock=clock, venv=venv)
     return run_stack_phase(phase, isolation, on_finished)
 
 
@@ -124,14 +131,25 @@ def run_stack_phase(phase: StackPhase, isolation: Isolation,
                                      delete=False) as request:
         request.write(phase.to_json(isolation))
     argv = namespace_command(isolation, [sys.executable, "-m", "grader.sandbox.stack_phase", request.name])
-    return _run_child(argv, on_finished)
+    return _run_child(argv, phase.clock.ends_at + _TEARDOWN_GRACE_S, on_finished)
 
 
-def _run_child(argv: list[str], on_finished: OnFinished) -> dict[str, CheckResult]:
+def _run_child(argv: list[str], kill_at: float, on_finished: OnFinished) -> dict[str, CheckResult]:
+    """Run the child, taking each exercise's checks as it reports them; killed at ``kill_at``
+    (``time.time()``), when the scenarios' own deadlines should long have ended it."""
     checks: dict[str, CheckResult] = {}
     log: deque[str] = deque(maxlen=_KEPT_LINES)
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
+    stuck = threading.Event()
+
+    def kill_stuck() -> None:
+        stuck.set()
+        proc.kill()
+
+    watchdog = threading.Timer(max(0.0, kill_at - time.time()), kill_stuck)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -150,6 +168,10 @@ def _run_child(argv: list[str], on_finished: OnFinished) -> dict[str, CheckResul
         proc.kill()  # bwrap's PID namespace takes every process of the phase with it
         proc.wait()
         raise
+    finally:
+        watchdog.cancel()
+    if stuck.is_set():
+        raise StackError(f"the stack phase outlived the submission's time limit by {_TEARDOWN_GRACE_S:.0f} s: killed")
     if code != 0:
         tail = " | ".join(line for line in list(log)[-5:] if line.strip()) or "no output"
         raise StackError(f"the stack phase ended with code {code}: {tail}")
@@ -164,7 +186,8 @@ def run_in_process(phase: StackPhase, isolation: Isolation,
     from grader.stack.local import LocalBackend
 
     with LocalBackend(phase.checkout, phase.workdir, phase.cache_root, isolation=isolation, venv=phase.venv) as backend:
-        return run_on_backend(backend.open_stack, phase.checkout, phase.exercises, phase.settings, on_finished)
+        return run_on_backend(backend.open_stack, phase.checkout, phase.exercises, phase.settings, phase.clock,
+                              on_finished)
 
 
 def main(argv: list[str]) -> int:

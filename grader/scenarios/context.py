@@ -10,6 +10,7 @@ from typing import Callable, Mapping
 from grader.models import Evidence
 from grader.stack.base import ApiProcess, JournalEntry, Stack
 
+from .deadline import GradingClock
 from .http import Probe
 
 
@@ -19,6 +20,8 @@ class ScenarioContext:
     checkout: Path  # the submission's repository root, for the static checks
     open_stack: Callable[[str], AbstractContextManager[Stack]]
     settings: Mapping[str, float] = field(default_factory=dict)
+    clock: GradingClock | None = None  # the grading's wall-time limits; None: none (the runner's own tests)
+    check_time: Callable[[], None] = lambda: None  # raises TimeLimitHit once the run's limit has passed
 
     def setting(self, name: str, default: float) -> float:
         return float(self.settings.get(name, default))
@@ -38,7 +41,7 @@ def start_serving(ctx: ScenarioContext, stack: Stack,
     api = stack.start_api(env)
     timeout = ctx.setting("startup_timeout_s", 90)
     if api.wait_until_serving(timeout):
-        return Serving(api, Probe(api.url)), "", Evidence(kind="note", summary=f"API serving at {api.url}")
+        return Serving(api, Probe(api.url, ctx.check_time)), "", Evidence(kind="note", summary=f"API serving at {api.url}")
     reason = api.startup_failure_reason()
     failure = (f"the API did not answer HTTP within {timeout:.0f}s ({reason})" if api.exit_code is None
                else f"the API did not start: {reason}")

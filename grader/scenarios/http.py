@@ -9,7 +9,7 @@ import socket
 import string
 import time
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
 import httpx
@@ -53,8 +53,10 @@ class Observed:
 class Probe:
     """A client of one running API; ``trust_env=False`` so no proxy of the grader's applies."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, check_time: Callable[[], None] = lambda: None) -> None:
+        """``check_time`` runs before each request: it raises once the scenario run is out of time."""
         self.base_url = base_url
+        self._check_time = check_time
         self._client = httpx.Client(base_url=base_url, trust_env=False)
 
     def close(self) -> None:
@@ -75,6 +77,7 @@ class Probe:
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
     ) -> Observed:
+        self._check_time()
         started = time.monotonic()
         try:
             response = self._client.request(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from typing import Iterable
@@ -42,10 +43,22 @@ class Results:
     def __init__(self, exercise: str) -> None:
         self.exercise = exercise
         self._results: dict[str, CheckResult] = {}
+        self._lock = threading.RLock()  # ``stop`` comes from a deadline's timer thread
+        self.stopped = False
 
     def add(self, result: CheckResult) -> CheckResult:
-        self._results[result.check_id] = result
+        """Record a verdict; after ``stop`` the verdicts already given stand and this is ignored."""
+        with self._lock:
+            if not self.stopped:
+                self._results[result.check_id] = result
         return result
+
+    def stop(self, reason: str) -> None:
+        """Fail every undecided check with ``reason`` (a limit hit) and take no verdict after:
+        what the run observes once its APIs are killed is not the submission's doing."""
+        with self._lock:
+            self.fail_all(self.undecided(), reason)
+            self.stopped = True
 
     def judge(self, check: Check, ok: bool, passed: str, failed: str) -> CheckResult:
         """Record ``passed`` or ``failed`` with the matching one-line reason."""

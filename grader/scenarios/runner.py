@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -13,6 +14,7 @@ from grader.stack.base import Stack, SubmissionUnrunnable
 
 from . import SCENARIOS
 from .context import ScenarioContext
+from .deadline import GradingClock, RunDeadline, TimeLimitHit
 from .recorder import Results
 
 
@@ -60,8 +62,16 @@ def rerun_verdict(first: CheckResult, rerun: CheckResult) -> CheckResult:
 
 
 def _attempt(ctx: ScenarioContext) -> tuple[list[CheckResult], bool]:
-    """One run of the scenario in fresh stacks, and whether the submission could not even run."""
+    """One run of the scenario in fresh stacks, within its wall-time limit, and whether the
+    submission could not even run."""
     results = Results(ctx.exercise)
+    if ctx.clock is None:
+        return _run(ctx, results)
+    with RunDeadline(ctx.clock, results) as deadline:
+        return _run(replace(ctx, open_stack=deadline.guard(ctx.open_stack), check_time=deadline.check), results)
+
+
+def _run(ctx: ScenarioContext, results: Results) -> tuple[list[CheckResult], bool]:
     crash: BaseException | None = None
     unrunnable = False
     try:
@@ -69,9 +79,12 @@ def _attempt(ctx: ScenarioContext) -> tuple[list[CheckResult], bool]:
     except SubmissionUnrunnable as exc:
         unrunnable = True
         results.fail_all(results.undecided(), str(exc))
+    except TimeLimitHit:
+        pass  # every undecided check already failed, naming the limit
     except Exception as exc:  # noqa: BLE001 - a grader bug must become "error", never a lost grading
         crash = exc
-    return results.finish(crash), unrunnable
+    # Once a limit is hit, the run's APIs are killed under it: what breaks then is no verdict.
+    return results.finish(None if results.stopped else crash), unrunnable
 
 
 def run_scenarios(contexts: Iterable[ScenarioContext],
@@ -99,11 +112,11 @@ def run_scenarios(contexts: Iterable[ScenarioContext],
 
 
 def run_on_backend(open_stack: Callable[[str], AbstractContextManager[Stack]], checkout: Path,
-                   exercises: Sequence[str], settings: Mapping[str, Mapping[str, float]],
+                   exercises: Sequence[str], settings: Mapping[str, Mapping[str, float]], clock: GradingClock,
                    on_finished: Callable[[str, list[CheckResult]], None] = lambda exercise, checks: None,
                    abort: Callable[[], None] = lambda: None) -> dict[str, CheckResult]:
     """The scenarios of ``exercises``, each opening its stacks with ``open_stack`` (any backend's)."""
     contexts = [ScenarioContext(exercise=exercise, checkout=checkout, open_stack=open_stack,
-                                settings=settings.get(exercise, {}))
+                                settings=settings.get(exercise, {}), clock=clock)
                 for exercise in exercises]
     return run_scenarios(contexts, on_finished, abort)

@@ -17,7 +17,7 @@ def test_rubric_settings_override_limits_by_name():
 
 def test_summary_names_every_limit():
     assert Limits().summary() == ("memory 1 GiB, 256 processes, output 5 MB, disk 512 MiB, "
-                                  "install 600 s, start-up 90 s")
+                                  "install 600 s, start-up 90 s, scenario 600 s, submission 1800 s")
 
 
 def test_missing_protections_are_listed_and_required_on_demand():

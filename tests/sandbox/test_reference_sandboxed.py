@@ -10,7 +10,9 @@ import pytest
 
 from fixtures.build import build_fixture
 from grader.models import CheckStatus
+from grader.sandbox.limits import Limits
 from grader.sandbox.stack_phase import grade_dynamic
+from grader.scenarios.deadline import GradingClock
 from grader.stack.local import LocalBackend
 
 pytestmark = pytest.mark.slow
@@ -35,7 +37,8 @@ def test_reference_installs_starts_and_serves_in_the_sandbox(tmp_path, cache, fu
 
 def test_reference_passes_its_config_checks_graded_in_the_stack_namespace(tmp_path, cache, full_isolation):
     finished = []
-    checks = grade_dynamic(build_fixture("reference"), tmp_path / "work", cache, ["ex1"], {}, full_isolation,
+    clock = GradingClock.starting_now(Limits().scenario_s, Limits().submission_s)
+    checks = grade_dynamic(build_fixture("reference"), tmp_path / "work", cache, ["ex1"], {}, clock, full_isolation,
                            lambda exercise, results: finished.append(exercise))
     assert finished == ["ex1"]
     assert checks and all(check_id.startswith("ex1.") for check_id in checks)

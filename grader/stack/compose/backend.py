@@ -25,6 +25,7 @@ import yaml
 from grader.errors import MachineError, StackError
 from grader.models import CheckResult
 from grader.sandbox.limits import Limits
+from grader.scenarios.deadline import GradingClock
 from grader.stack.base import Service, SubmissionUnrunnable
 from grader.stack.compose.engine import docker_client, run_compose
 from grader.stack.compose.images import ensure_images
@@ -184,7 +185,7 @@ def _last_line(log: str) -> str:
 
 
 def grade_in_containers(checkout: Path, workdir: Path, exercises: Sequence[str],
-                        settings: Mapping[str, Mapping[str, float]], limits: Limits,
+                        settings: Mapping[str, Mapping[str, float]], limits: Limits, clock: GradingClock,
                         on_finished: Callable[[str, list[CheckResult]], None] = lambda exercise, checks: None,
                         on_stage: Callable[[str], None] = lambda message: None) -> dict[str, CheckResult]:
     """The scenarios of ``exercises`` on the Docker engine: what ``pipeline.grade`` calls for compose."""
@@ -192,4 +193,4 @@ def grade_in_containers(checkout: Path, workdir: Path, exercises: Sequence[str],
 
     with ComposeBackend(checkout, workdir, limits, on_stage) as backend:
         on_stage("running the scenarios, one compose project per stack")
-        return run_on_backend(backend.open_stack, checkout, exercises, settings, on_finished, backend.abort)
+        return run_on_backend(backend.open_stack, checkout, exercises, settings, clock, on_finished, backend.abort)
