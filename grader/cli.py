@@ -124,6 +124,9 @@ RubricOption = Annotated[Path, typer.Option("--rubric", help="Rubric YAML file."
 OnlyOption = Annotated[
     Optional[list[str]], typer.Option("--only", help="Grade only this exercise, e.g. ex3 (repeatable).")
 ]
+BackendOption = Annotated[str, typer.Option(
+    "--backend", help="Where the stack runs: local (processes, no Docker), compose (Docker engine), "
+                      "auto (compose when an engine answers, else local).")]
 RequireSandboxOption = Annotated[
     bool, typer.Option("--require-sandbox", help="Refuse to grade (exit 3) unless every isolation protection works.")
 ]
@@ -140,9 +143,7 @@ def grade_repo(
         Optional[str], typer.Option("--deadline", help="Grade the last commit at or before this ISO 8601 time.")
     ] = None,
     rubric: RubricOption = DEFAULT_RUBRIC,
-    backend: Annotated[str, typer.Option(
-        "--backend", help="Where the stack runs: local (processes, no Docker), compose (Docker engine), "
-                          "auto (compose when an engine answers, else local).")] = "local",
+    backend: BackendOption = "local",
     only: OnlyOption = None,
     formats: FormatOption = ["terminal"],
     out: OutOption = Path("grading-output"),
@@ -183,23 +184,28 @@ def check_worktree(
 
 @app.command("batch")
 def grade_batch(
-    roster: Annotated[Path, typer.Argument(help="CSV with student_id,repo_url[,ref][,deadline] per row.")],
+    roster: Annotated[Path, typer.Argument(help="CSV with student_id,repo_url[,ref][,deadline][,exercises] per row.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Batch folder: submissions/, gradebook, summary, exports.")]
     = Path("batch-output"),
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Submissions graded at once "
                                                 "(default: half the cores).")] = None,
-    timeout: Annotated[float, typer.Option("--timeout", help="Wall-time limit per submission, seconds.")] = 900.0,
+    timeout: Annotated[Optional[float], typer.Option(
+        "--timeout", help="Backstop per submission, seconds: past it the grading is stopped and recorded as an "
+                          "error (default: the rubric's submission time limit plus 5 minutes).")] = None,
     shard: Annotated[Optional[str], typer.Option("--shard", help="Grade slice i of N of the roster, e.g. 2/3.")]
     = None,
     rubric: RubricOption = DEFAULT_RUBRIC,
     only: OnlyOption = None,
+    backend: BackendOption = "local",
+    require_sandbox: RequireSandboxOption = False,
 ) -> None:
     """Grade every submission of a roster; a re-run skips what is already graded at the same commit."""
     with _exit_codes(f"finished submissions are in {out / 'submissions'}; run the same command again "
                      "to grade the rest"):
         options = BatchOptions(roster=roster, out=out, rubric_path=rubric, only=frozenset(only) if only else None,
                                jobs=jobs if jobs is not None else default_jobs(), timeout_s=timeout,
-                               shard=Shard.parse(shard) if shard else None)
+                               shard=Shard.parse(shard) if shard else None, backend=backend,
+                               require_sandbox=require_sandbox)
         with RichBatchProgress(_err) as progress:
             result = run_batch(options, progress)
         for path in write_outputs(read_records([out]), out):

@@ -18,6 +18,8 @@ class WorkerJob(BaseModel):
     deadline: datetime | None = None
     rubric_path: str
     only: tuple[str, ...] | None = None
+    backend: str = "local"
+    require_sandbox: bool = False
 
 
 class WorkerResult(BaseModel):

@@ -39,6 +39,7 @@ class SubmissionRecord(BaseModel):
     ref: str | None = None
     deadline: datetime | None = None
     only: tuple[str, ...] | None = None  # the exercises graded (None: all)
+    backend: str = "local"  # as asked for (--backend): the report's header says which one ran
     status: SubmissionStatus
     reason: str | None = None  # why it could not be graded (status error)
     commit_sha: str | None = None

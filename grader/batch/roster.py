@@ -1,7 +1,9 @@
 """The roster of a batch: one submission per row, validated before anything runs.
 
 A roster is a CSV file with the columns ``student_id`` and ``repo_url`` and, optionally,
-``ref`` (branch, tag or commit) and ``deadline`` (ISO 8601 with a time zone) per row. Every
+``ref`` (branch, tag or commit), ``deadline`` (ISO 8601 with a time zone) and ``exercises``
+(the ones to grade for that student, space-separated, e.g. ``ex3 ex4`` for a regrade
+request; empty: the batch's ``--only``, else all) per row. Every
 problem is one ``UsageError`` line naming the file, the row (its line number) and the column.
 
 ``--shard i/N`` keeps the rows whose stable hash of ``student_id`` falls in slice ``i`` of
@@ -17,10 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from grader.checks import EXERCISES
 from grader.errors import UsageError
 
 REQUIRED = ("student_id", "repo_url")
-OPTIONAL = ("ref", "deadline")
+OPTIONAL = ("ref", "deadline", "exercises")
+_EXPECTED = "expected student_id,repo_url[,ref][,deadline][,exercises]"
 # A student id names a file (OUT/submissions/<id>.json): no separators, no leading dot.
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._@+-]{0,63}$")
 
@@ -33,6 +37,7 @@ class RosterEntry:
     repo_url: str
     ref: str | None = None
     deadline: datetime | None = None
+    exercises: tuple[str, ...] | None = None  # sorted; None: the batch's selection
     line: int = 0  # line number in the roster file, for messages
 
 
@@ -84,12 +89,11 @@ def parse_roster(text: str, name: str = "roster") -> list[RosterEntry]:
     except csv.Error as exc:
         raise UsageError(f"{name}, line 1: {exc}") from None
     if not header:
-        raise UsageError(f"{name}: empty roster (expected a header: student_id,repo_url[,ref][,deadline])")
+        raise UsageError(f"{name}: empty roster ({_EXPECTED})")
     reader.fieldnames = header
     for column in REQUIRED:
         if column not in header:
-            raise UsageError(f"{name}, line 1: missing column {column!r} "
-                             "(expected student_id,repo_url[,ref][,deadline])")
+            raise UsageError(f"{name}, line 1: missing column {column!r} ({_EXPECTED})")
     for column in header:
         if column not in REQUIRED + OPTIONAL:
             raise UsageError(f"{name}, line 1: unknown column {column!r} "
@@ -149,4 +153,8 @@ def _entry(row: dict[str, str | None], line: int, name: str) -> RosterEntry:
                                   "(e.g. 2026-06-01T23:59+02:00)") from None
         if deadline.tzinfo is None:
             raise bad("deadline", f"{cell('deadline')!r} has no time zone; add one (e.g. +00:00)")
-    return RosterEntry(student_id, repo_url, ref, deadline, line)
+    exercises = tuple(sorted(set(cell("exercises").split()))) or None
+    unknown = [exercise for exercise in exercises or () if exercise not in EXERCISES]
+    if unknown:
+        raise bad("exercises", f"unknown exercise(s) {', '.join(unknown)}; known: {', '.join(EXERCISES)}")
+    return RosterEntry(student_id, repo_url, ref, deadline, exercises, line)

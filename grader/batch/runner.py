@@ -36,10 +36,14 @@ from grader.batch.job import WorkerJob, WorkerResult
 from grader.errors import UsageError
 from grader.pipeline import DEFAULT_RUBRIC, GradeRequest, validate
 from grader.rubric import Rubric
+from grader.sandbox import detect
+from grader.sandbox.limits import Limits
 from grader.stack.process import kill_tree
 
 LOG_NAME = "batch-log.jsonl"
-DEFAULT_TIMEOUT_S = 15 * 60.0
+# --timeout's default, past the rubric's submission limit: a backstop for a stuck grader (the
+# grading stops itself at its limit, failing the student's slow checks, well before).
+TIMEOUT_MARGIN_S = 300.0
 STOP_GRACE_S = 30.0  # how long a worker may take to stop its stacks before its tree is killed
 
 
@@ -57,10 +61,12 @@ class BatchOptions:
     roster: Path
     out: Path
     rubric_path: Path = DEFAULT_RUBRIC
-    only: frozenset[str] | None = None
+    only: frozenset[str] | None = None  # a roster row's own ``exercises`` take precedence
     jobs: int = field(default_factory=default_jobs)
-    timeout_s: float = DEFAULT_TIMEOUT_S
+    timeout_s: float | None = None  # per submission; None: the rubric's submission limit + TIMEOUT_MARGIN_S
     shard: Shard | None = None
+    backend: str = "local"
+    require_sandbox: bool = False
     # How a worker is started (tests substitute a stand-in); JOB and RESULT paths are appended.
     worker_command: tuple[str, ...] = (sys.executable, "-m", "grader.batch.worker")
 
@@ -101,26 +107,29 @@ class SilentBatchProgress:
 
 
 def prepare(options: BatchOptions) -> tuple[list[RosterEntry], Rubric]:
-    """Everything checked before anything runs: roster, rubric, --only, --jobs, --timeout."""
+    """Everything checked before anything runs: roster, rubric, --only, --backend, --jobs, --timeout."""
     if options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    if options.timeout_s <= 0:
+    if options.timeout_s is not None and options.timeout_s <= 0:
         raise UsageError("--timeout must be positive")
     entries = load_roster(options.roster)
-    rubric = validate(GradeRequest(source="", rubric_path=options.rubric_path, only=options.only))
+    rubric = validate(GradeRequest(source="", rubric_path=options.rubric_path, only=options.only,
+                                   backend=options.backend))
+    if options.require_sandbox and options.backend == "local":
+        detect(require=True)  # refused once, here, not once per submission
     if options.shard is not None:
         entries = [entry for entry in entries if options.shard.holds(entry.student_id)]
     return entries, rubric
 
 
 def reusable(previous: SubmissionRecord | None, entry: RosterEntry, tip: str | None, rubric: Rubric,
-             only: tuple[str, ...] | None) -> bool:
+             only: tuple[str, ...] | None, backend: str) -> bool:
     """The skip rule (documented in ``grader.batch.resolve``)."""
     return (previous is not None and tip is not None
             and previous.status is not SubmissionStatus.ERROR
             and previous.resolved_tip == tip
             and previous.ref == entry.ref and previous.deadline == entry.deadline
-            and previous.only == only
+            and previous.only == only and previous.backend == backend
             and previous.rubric_name == rubric.name and previous.rubric_version == rubric.version
             and previous.grader_version == __version__)
 
@@ -143,7 +152,8 @@ class BatchRunner:
 
     def run(self) -> BatchResult:
         entries, rubric = prepare(self.options)
-        only = tuple(sorted(self.options.only)) if self.options.only is not None else None
+        self._timeout_s = self.options.timeout_s or Limits.from_settings(rubric.limits).submission_s + TIMEOUT_MARGIN_S
+        batch_only = tuple(sorted(self.options.only)) if self.options.only is not None else None
         (self.options.out / "logs").mkdir(parents=True, exist_ok=True)
         self.progress.planned(len(entries))
         result = BatchResult(records=[])
@@ -152,6 +162,7 @@ class BatchRunner:
         def process(entry: RosterEntry) -> None:
             if self._stop.is_set():
                 return
+            only = entry.exercises if entry.exercises is not None else batch_only
             record, skipped = self._process(entry, rubric, only)
             if record is None:
                 return
@@ -181,7 +192,7 @@ class BatchRunner:
                  only: tuple[str, ...] | None) -> tuple[SubmissionRecord | None, bool]:
         tip = resolve_tip(entry.repo_url, entry.ref)
         previous = read_record(record_path(self.options.out, entry.student_id))
-        if reusable(previous, entry, tip, rubric, only):
+        if reusable(previous, entry, tip, rubric, only, self.options.backend):
             assert previous is not None
             append_event(self._log, "skipped", entry.student_id, commit=previous.commit_sha)
             self.progress.finished(previous, skipped=True)
@@ -204,7 +215,7 @@ class BatchRunner:
         started = time.monotonic()
         job = WorkerJob(student_id=entry.student_id, source=entry.repo_url, ref=entry.ref,
                         deadline=entry.deadline, rubric_path=str(self.options.rubric_path.resolve()),
-                        only=only)
+                        only=only, backend=self.options.backend, require_sandbox=self.options.require_sandbox)
         with tempfile.TemporaryDirectory(prefix="grade-batch-job-") as tmp:
             job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job_path.write_text(job.model_dump_json(), encoding="utf-8")
@@ -215,7 +226,7 @@ class BatchRunner:
         report = result.report if result else None
         return SubmissionRecord(
             student_id=entry.student_id, source=redact(entry.repo_url), ref=entry.ref,
-            deadline=entry.deadline, only=only, status=status_of(report),
+            deadline=entry.deadline, only=only, backend=self.options.backend, status=status_of(report),
             reason=failure or (result.reason if result else None),
             commit_sha=(result.commit_sha if result else None), resolved_tip=tip,
             rubric_name=rubric.name, rubric_version=rubric.version, grader_version=__version__,
@@ -237,7 +248,7 @@ class BatchRunner:
             reader = threading.Thread(target=self._read_status, args=(student_id, proc.stdout),
                                       daemon=True, name=f"status-{student_id}")
             reader.start()
-            limit = started + self.options.timeout_s
+            limit = started + self._timeout_s
             failure = None
             while proc.poll() is None:
                 if self._stop.is_set():
@@ -245,7 +256,7 @@ class BatchRunner:
                     return None
                 if time.monotonic() > limit:
                     self._end(proc)
-                    failure = (f"grading took longer than the {self.options.timeout_s:g} s time limit "
+                    failure = (f"grading took longer than the {self._timeout_s:g} s time limit "
                                "(--timeout): stopped")
                     break
                 try:

@@ -73,7 +73,8 @@ def _fingerprint_of(job: WorkerJob, ref: str | None, workdir: Path) -> tuple[str
 def run_job(job: WorkerJob) -> WorkerResult:
     """Fetch once for the fingerprint, then grade; GraderError becomes the reason."""
     request = GradeRequest(source=job.source, ref=job.ref, deadline=job.deadline,
-                           rubric_path=Path(job.rubric_path),
+                           rubric_path=Path(job.rubric_path), backend=job.backend,
+                           require_sandbox=job.require_sandbox,
                            only=frozenset(job.only) if job.only is not None else None)
     workdir = Path(tempfile.mkdtemp(prefix="grade-batch-"))
     try:

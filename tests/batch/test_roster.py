@@ -25,6 +25,12 @@ def test_parses_rows_with_optional_columns():
     assert entries[2].line == 5
 
 
+def test_a_rows_exercises_are_its_own_selection():
+    entries = parse_roster("student_id,repo_url,exercises\ns1,u,ex4 ex3 ex3\ns2,v,\n")
+    assert entries[0].exercises == ("ex3", "ex4")
+    assert entries[1].exercises is None  # the batch's --only, else every exercise
+
+
 def test_only_required_columns():
     assert parse_roster("student_id,repo_url\na,https://x/a.git\n")[0].repo_url == "https://x/a.git"
 
@@ -40,6 +46,7 @@ def test_only_required_columns():
     ("student_id,repo_url\ns1,\n", "line 2, column repo_url: empty"),
     ("student_id,repo_url\ns1,--upload-pack=x\n", "line 2, column repo_url:"),
     ("student_id,repo_url,ref\ns1,u,-x\n", "line 2, column ref:"),
+    ("student_id,repo_url,exercises\ns1,u,ex3 ex9\n", "line 2, column exercises: unknown exercise(s) ex9; known: ex1,"),
     ("student_id,repo_url\ns1,u,extra\n", "line 2: more cells than columns"),
     ("student_id,repo_url\n", "no submission rows"),
     ("", "empty roster"),

@@ -1,8 +1,11 @@
 """End to end: every fixture of the manifest graded for real, matching it exactly.
 
+The whole manifest is graded as an instructor grades a class: ``grade batch`` over a roster
+of file:// URLs, two submissions at a time, each in its own worker process; the batch's
+gradebook, summary page and three exports are then checked against their formats.
 Real processes, the real MLflow server, real git repositories; many minutes on two cores, so
-some fixtures are graded on the exercises that tell (``PARTIAL``); ``bench/accuracy.py``
-grades every fixture whole.
+some fixtures are graded on the exercises that tell (``PARTIAL``, the roster's ``exercises``
+column); ``bench/accuracy.py`` grades every fixture whole.
 The reference is graded three times to show gradings are stable. The hostile fixtures
 (fixtures/hostile.py) are graded with the rest, with a canary credential in the grader's own
 environment; they need every protection of the sandbox and are skipped, saying so, without.
@@ -17,23 +20,30 @@ half the time still shows in the log).
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 import shutil
 import tempfile
 import uuid
 import warnings
+from pathlib import Path
 
 import psutil
 import pytest
 from rich.console import Console
 
-from fixtures.accuracy import checks_of, credits, describe, flaky, grade_fixture, grade_fixtures, mismatches, verdicts
+from fixtures.accuracy import Graded, checks_of, credits, describe, flaky, grade_fixture, mismatches, verdicts
 from fixtures.build import build_fixture
 from fixtures.hostile import HOSTILE_TEXT
 from fixtures.manifest import load_manifest
+from grader.batch.outputs import write_outputs
+from grader.batch.record import SubmissionRecord, read_records
+from grader.batch.runner import BatchOptions, run_batch
 from grader.checks import CHECKS, EXERCISES
 from grader.report import Audience, render_html, render_json, render_markdown, render_terminal
 from grader.sandbox import detect
+from tests.report.lms_formats import validate_gradescope, validate_junit, validate_prairielearn
 
 # One module-scoped grading of every fixture: its setup takes many minutes, not the default 600 s.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(4800)]
@@ -55,13 +65,37 @@ CANARY = ("GRADER_CANARY_TOKEN", f"canary-{uuid.uuid4().hex}")
 
 
 @pytest.fixture(scope="module")
-def gradings():
+def batch(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The batch's output folder, and the fixture each student id stands for."""
+    folder = tmp_path_factory.mktemp("class")
+    students = {name: name for name in GRADED} | {f"{REPEATED}.{n}": REPEATED for n in (2, 3)}
+    roster = folder / "roster.csv"
+    with roster.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["student_id", "repo_url", "exercises"])
+        for student, name in students.items():
+            writer.writerow([student, f"file://{build_fixture(name)}", " ".join(sorted(PARTIAL.get(name, ())))])
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(*CANARY)  # what an instructor's shell holds: no submission may see it
-        graded = grade_fixtures(GRADED + [REPEATED, REPEATED], workers=2, only_for=PARTIAL)
-    by_name: dict[str, list] = {}
-    for item in graded:
-        by_name.setdefault(item.name, []).append(item)
+        # Protections required when all are here: the hostile fixtures are graded only with them.
+        run_batch(BatchOptions(roster=roster, out=folder / "out", jobs=2, require_sandbox=not SANDBOX_MISSING))
+    write_outputs(read_records([folder / "out"]), folder / "out")
+    return folder / "out", students
+
+
+@pytest.fixture(scope="module")
+def records(batch) -> list[SubmissionRecord]:
+    return read_records([batch[0]])
+
+
+@pytest.fixture(scope="module")
+def gradings(batch, records):
+    """Fixture name -> its gradings (the reference's three), as the accuracy helpers take them."""
+    by_name: dict[str, list[Graded]] = {}
+    for record in records:
+        name = batch[1][record.student_id]
+        only = frozenset(record.only) if record.only is not None else None
+        by_name.setdefault(name, []).append(Graded(name, record.report, record.reason, only))
     return by_name
 
 
@@ -155,6 +189,30 @@ def test_hostile_output_is_carried_into_the_reports_inert(gradings):
     assert "<script>" not in renders["html"] and "\x1b" not in renders["html"] + renders["markdown"]
     assert "\x1b]8;" not in renders["terminal"] and "\x07" not in renders["terminal"]
     assert HOSTILE_TEXT not in renders["terminal"]
+
+
+def test_the_batch_writes_a_gradebook_summary_and_exports_in_their_formats(batch, records):
+    out, students = batch
+    assert {record.student_id for record in records} == set(students)
+    rows = {row["student_id"]: row for row in csv.DictReader((out / "gradebook.csv").open(encoding="utf-8"))}
+    assert set(rows) == set(students)
+    for record in records:
+        row = rows[record.student_id]
+        assert row["status"] == record.status.value and row["commit_sha"] == (record.commit_sha or "")
+        if record.report is None:
+            assert row["total"] == "" and row["reason"], row  # could not grade: never a 0
+        else:
+            assert abs(float(row["total"]) - record.report.points) < 1e-6, row
+        graded = record.report is not None
+        validate_gradescope(json.loads((out / "exports" / "gradescope" / record.student_id / "results.json")
+                                       .read_text(encoding="utf-8")), record.student_id, graded)
+        validate_prairielearn(json.loads((out / "exports" / "prairielearn" / record.student_id / "results.json")
+                                         .read_text(encoding="utf-8")), record.student_id)
+    validate_junit((out / "exports" / "junit.xml").read_text(encoding="utf-8"), records)
+    summary = (out / "summary.html").read_text(encoding="utf-8")
+    assert all(f'id="{chart}"' in summary for chart in ("score-histogram", "criterion-pass-rates", "band-counts"))
+    assert "near-copy of the reference" in summary  # the reference and its copies are flagged
+    assert "<script>" not in summary and CANARY[1] not in summary
 
 
 def test_nothing_is_left_running_and_the_machine_stays_usable(gradings):
