@@ -71,3 +71,29 @@ def test_interrupted_batch_resumes_without_regrading(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)  # a third run grades nothing
     assert "3 kept" in again.stderr, again.stderr
     assert sum(n for (event, _), n in _events(out).items() if event == "graded") == 3
+
+
+def test_a_batch_grades_on_the_backend_it_is_given(tmp_path):
+    from grader.stack.compose.engine import engine_problem
+    from grader.stack.compose.images import missing_requirements
+
+    problem = engine_problem() or missing_requirements()
+    if problem:
+        pytest.skip(f"compose backend unavailable here: {problem}")
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"student_id,repo_url\ns1,file://{build_fixture('no-src-api')}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    done = subprocess.run([*GRADE, "batch", str(roster), "--out", str(out), "--only", "ex1", "--backend", "compose"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    record = read_records([out])[0]
+    assert record.backend == "compose" and record.report.isolation[0] == "backend: compose (asked for)"
+
+
+def test_a_batch_refuses_an_unknown_backend_before_grading(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"student_id,repo_url\ns1,file://{build_fixture('no-src-api')}\n", encoding="utf-8")
+    done = subprocess.run([*GRADE, "batch", str(roster), "--out", str(tmp_path / "out"), "--backend", "docker"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "unknown backend 'docker'" in done.stderr, done.stderr
+    assert not (tmp_path / "out" / "submissions").exists()
