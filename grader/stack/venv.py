@@ -24,6 +24,7 @@ from typing import Mapping
 import uv
 from packaging.requirements import InvalidRequirement, Requirement
 
+from grader.cache import tree_hash
 from grader.errors import MachineError
 from grader.sandbox.bwrap import SandboxSpec, bwrap_command
 from grader.sandbox.detect import Isolation
@@ -118,7 +119,7 @@ def ensure_venv(
     started = time.monotonic()
     env = _uv_env(extra_env)
     cache_root.mkdir(parents=True, exist_ok=True)
-    key = _cache_key(requirements.read_bytes(), python)
+    key = _cache_key(requirements.read_bytes(), python, source_root or requirements.parent)
     final = cache_root / key
     # One builder per key: a concurrent caller waits here, then finds the result cached.
     with open(cache_root / f"{key}.lock", "w") as lock:
@@ -205,8 +206,20 @@ def _uv_env(extra: Mapping[str, str] | None) -> dict[str, str]:
     return env
 
 
-def _cache_key(requirements: bytes, python: str) -> str:
-    """Hash of the requirements and of the interpreter's version and installation."""
+def refers_to_local_files(requirements: bytes) -> bool:
+    """Whether a line names a file of the checkout (``./pkg``, ``-e .``, ``-r base.txt``,
+    ``file:``): then the environment depends on more than the requirements' own text."""
+    for line in _logical_lines(requirements.decode("utf-8", errors="replace")):
+        spec = line.split(" #", 1)[0].strip()
+        if spec.startswith((".", "/", "~", "-r", "-c", "-e", "--requirement", "--constraint", "--editable")) \
+                or "file:" in spec:
+            return True
+    return False
+
+
+def _cache_key(requirements: bytes, python: str, source_root: Path) -> str:
+    """Hash of the requirements and of the interpreter's version and installation, and of the
+    whole checkout when the requirements name files in it (two students' ``./pkg`` differ)."""
     try:
         identity = subprocess.run(
             [python, "-c", "import sys; print(sys.version); print(sys.base_prefix)"],
@@ -214,7 +227,8 @@ def _cache_key(requirements: bytes, python: str) -> str:
         ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError) as exc:
         raise MachineError(f"interpreter {python} unusable for the submission's venv: {exc}") from None
-    return hashlib.sha256(identity.encode() + b"\0" + requirements).hexdigest()[:24]
+    local = tree_hash(source_root).encode() if refers_to_local_files(requirements) else b""
+    return hashlib.sha256(identity.encode() + b"\0" + requirements + b"\0" + local).hexdigest()[:24]
 
 
 def _result(venv: Path, *, cached: bool, started: float) -> VenvResult:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import MachineError
-from grader.stack.venv import ensure_venv, requirements_problem
+from grader.stack.venv import ensure_venv, refers_to_local_files, requirements_problem
 
 pytestmark = pytest.mark.slow
 
@@ -96,3 +96,27 @@ def test_requirements_problem_accepts_what_pip_accepts(tmp_path: Path) -> None:
         "-e ./local\n"
     )
     assert requirements_problem(_requirements(tmp_path, text)) is None
+
+
+def test_requirements_naming_local_files_are_not_shared_between_checkouts(tmp_path: Path) -> None:
+    """Two students' identical ``-r base.txt`` lines name different files: no shared venv."""
+    cache = tmp_path / "cache"
+    versions = {}
+    for student, six in (("a", "1.16.0"), ("b", "1.15.0")):
+        checkout = tmp_path / student
+        checkout.mkdir()
+        (checkout / "base.txt").write_text(f"six=={six}\n")
+        result = ensure_venv(_requirements(checkout, "-r base.txt\n"), cache, source_root=checkout)
+        assert result.ok and not result.cached, result.log
+        versions[student] = subprocess.run([str(result.python), "-c", "import six; print(six.__version__)"],
+                                           capture_output=True, text=True, check=True).stdout.strip()
+    assert versions == {"a": "1.16.0", "b": "1.15.0"}
+
+
+@pytest.mark.parametrize("text, local", [
+    ("fastapi==0.115.0\nhttpx>=0.27  # client\n", False),
+    ("--index-url https://pypi.org/simple\nsix\n", False),
+    ("-r base.txt\n", True), ("./pkg\n", True), ("-e .\n", True), ("mypkg @ file:///tmp/pkg\n", True),
+])
+def test_which_requirements_name_local_files(text: str, local: bool) -> None:
+    assert refers_to_local_files(text.encode()) is local

@@ -10,7 +10,6 @@ build is the student's fault; an index out of reach is the machine's.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import Callable, Mapping, Sequence
 import httpx
 import yaml
 
+from grader.cache import tree_hash
 from grader.errors import MachineError, StackError
 from grader.models import CheckResult
 from grader.sandbox.limits import Limits
@@ -73,7 +73,7 @@ class ComposeBackend:
         dockerfile = self.checkout / "src" / "api" / "Dockerfile"
         if self._problem is None and (not dockerfile.is_file() or dockerfile.is_symlink()):
             self._problem = "src/api/Dockerfile is missing"
-        api_image = f"llmops-grader/api:{source_hash(self.checkout / 'src' / 'api')}"
+        api_image = f"llmops-grader/api:{tree_hash(self.checkout / 'src' / 'api')}"
         if self._problem is None:
             self._problem = self._build(api_image)
         self.images = ComposeImages(api=api_image, standins=built.standins, mlflow=built.mlflow)
@@ -164,18 +164,6 @@ def _wait_serving(url: str, timeout: float) -> None:
                 pass
             time.sleep(0.5)
     raise StackError(f"MLflow did not answer {url} within {timeout:.0f} s")
-
-
-def source_hash(folder: Path) -> str:
-    """A short hash of every file's relative path and content under ``folder`` (the build context)."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if "__pycache__" not in p.parts):
-        relative = path.relative_to(folder).as_posix().encode()
-        if path.is_symlink():
-            digest.update(b"L" + relative + b"\0" + str(path.readlink()).encode() + b"\0")
-        elif path.is_file():
-            digest.update(b"F" + relative + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
 
 
 def _last_line(log: str) -> str:
