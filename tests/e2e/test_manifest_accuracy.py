@@ -56,11 +56,14 @@ REPEATED = "reference"
 # only-exK on exK: the exercises it leaves broken fail in all-but-exJ and the starter, graded
 # whole. The hostile fixtures on an exercise where their hostility shows: each starts the API
 # several times (at import they snoop, list, fork, allocate, write, forge), ex2 is what the
-# forgery claims, ex5 and ex6 record the bodies that carry the markup.
+# forgery claims, ex5 and ex6 record the bodies that carry the markup. An API that never serves
+# fails every exercise alike (ex1 shows it); a signal ignored shows in ex2, a flood in ex6's logs.
 PARTIAL = {**{f"only-{ex}": frozenset({ex}) for ex in EXERCISES},
            **dict.fromkeys(["snoops", "lists-network", "forks-without-bound", "allocates-without-bound",
-                            "writes-gigabytes"], frozenset({"ex1"})),
-           "forges-results": frozenset({"ex2"}), "hostile-output": frozenset({"ex5", "ex6"})}
+                            "writes-gigabytes", "never-binds", "exits-at-once", "broken-syntax",
+                            "broken-import"], frozenset({"ex1"})),
+           "forges-results": frozenset({"ex2"}), "hostile-output": frozenset({"ex5", "ex6"}),
+           "ignores-sigterm": frozenset({"ex2"}), "floods-stdout": frozenset({"ex6"})}
 CANARY = ("GRADER_CANARY_TOKEN", f"canary-{uuid.uuid4().hex}")
 
 
