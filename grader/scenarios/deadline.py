@@ -4,8 +4,8 @@ A scenario runs in a thread, which cannot be stopped from outside; what it waits
 a run's limit passes, its undecided checks fail naming the limit (the submission was too slow:
 every probe has its own timeout, so only a submission that keeps the grader waiting gets here),
 every API it started is killed so its pending probes return at once, and opening a stack,
-starting an API or sending a probe raises ``TimeLimitHit``, so the run ends soon after. The submission's limit is
-one clock for the whole grading: a run (or a re-run) never outlasts it.
+starting an API or sending a probe raises ``TimeLimitHit``, so the run ends soon after. The
+submission's limit is one clock for the whole grading: a run (or a re-run) never outlasts it.
 """
 
 from __future__ import annotations
@@ -83,7 +83,8 @@ class RunDeadline:
         if self.expired:
             raise TimeLimitHit(self.reason)
 
-    def _started(self, api: ApiProcess) -> None:
+    def track(self, api: ApiProcess) -> None:
+        """Kill ``api`` when the limit passes (at once if it already has)."""
         with self._lock:
             self._apis.append(api)
             expired = self.expired
@@ -118,7 +119,7 @@ class _GuardedStack:
     def start_api(self, env: Mapping[str, str | None] | None = None) -> ApiProcess:
         self._deadline.check()
         api = self._entered.start_api(env)
-        self._deadline._started(api)
+        self._deadline.track(api)
         return api
 
     def __getattr__(self, name: str):
