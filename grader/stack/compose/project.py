@@ -24,6 +24,7 @@ UP_TIMEOUT_S = 300.0
 _SUBNETS = ipaddress.ip_network("10.213.0.0/16")
 _SUBNET_PREFIX = 27
 _SUBNET_ATTEMPTS = 20
+_DOWN_ATTEMPTS = 3
 
 
 class ComposeProject:
@@ -99,8 +100,18 @@ class ComposeProject:
         ``up`` is still creating networks, so the owner downs once more after its ``up`` ends.
         The files it needs stay (they live in the grading's work folder, removed with it).
         """
-        if self._subnets_file.exists():  # else never up: nothing to take down
-            self.compose("down", "-v", "--remove-orphans", "-t", "2", timeout=UP_TIMEOUT_S)
+        if not self._subnets_file.exists():  # never up: nothing to take down
+            return
+        for attempt in range(_DOWN_ATTEMPTS):
+            try:
+                self.compose("down", "-v", "--remove-orphans", "-t", "2", timeout=UP_TIMEOUT_S)
+                return
+            except StackError as exc:
+                # compose lists the project's objects, then removes them: an object that a
+                # concurrent up or down removed or replaced in between fails the whole command.
+                if "no such" not in str(exc).lower() or attempt == _DOWN_ATTEMPTS - 1:
+                    raise
+                time.sleep(1.0)
 
 
 def _accepts(address: str, port: int) -> bool:
