@@ -127,6 +127,13 @@ def ensure_venv(
         if final.is_dir():
             return _result(final, cached=True, started=started)
         building = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_root))
+        private_cache = None
+        if runs_students_build_code(requirements.read_bytes()):
+            # Builds have uv's cache writable: a shared one would let this submission plant a
+            # wheel that later submissions install (bubblewrap 0.8 has no overlay to give a
+            # throwaway view of it). This one costs a download of every package.
+            private_cache = Path(tempfile.mkdtemp(prefix=f".{key}.uv-cache.", dir=cache_root))
+            env["UV_CACHE_DIR"] = str(private_cache)
         try:
             sandbox = None
             if isolation is not None and isolation.confine and isolation.bwrap:
@@ -140,6 +147,8 @@ def ensure_venv(
             building.rename(final)
         finally:
             shutil.rmtree(building, ignore_errors=True)
+            if private_cache is not None:
+                shutil.rmtree(private_cache, ignore_errors=True)
     return _result(final, cached=False, started=started)
 
 
@@ -213,6 +222,18 @@ def refers_to_local_files(requirements: bytes) -> bool:
         spec = line.split(" #", 1)[0].strip()
         if spec.startswith((".", "/", "~", "-r", "-c", "-e", "--requirement", "--constraint", "--editable")) \
                 or "file:" in spec:
+            return True
+    return False
+
+
+def runs_students_build_code(requirements: bytes) -> bool:
+    """Whether the install may build code the student chose rather than the index's packages:
+    a file of the checkout, a URL (VCS, archive), or an index or link the requirements name."""
+    if refers_to_local_files(requirements):
+        return True
+    for line in _logical_lines(requirements.decode("utf-8", errors="replace")):
+        spec = line.split(" #", 1)[0].strip()
+        if "://" in spec or spec.startswith(("-i", "--index-url", "--extra-index-url", "-f", "--find-links")):
             return True
     return False
 

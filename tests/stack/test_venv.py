@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import MachineError
-from grader.stack.venv import ensure_venv, refers_to_local_files, requirements_problem
+from grader.stack.venv import ensure_venv, refers_to_local_files, runs_students_build_code, requirements_problem
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +120,15 @@ def test_requirements_naming_local_files_are_not_shared_between_checkouts(tmp_pa
 ])
 def test_which_requirements_name_local_files(text: str, local: bool) -> None:
     assert refers_to_local_files(text.encode()) is local
+
+
+@pytest.mark.parametrize("text, students", [
+    ("fastapi==0.115.0\nhttpx>=0.27  # client\n", False),
+    ("./pkg\n", True), ("-r base.txt\n", True),
+    ("--index-url https://pypi.org/simple\nsix\n", True), ("-i https://mirror.example/simple\nsix\n", True),
+    ("--extra-index-url https://download.pytorch.org/whl/cpu\ntorch\n", True),
+    ("--find-links wheels\nsix\n", True), ("git+https://github.com/someone/pkg.git\n", True),
+    ("pkg @ https://example.org/pkg-1.0.tar.gz\n", True),
+])
+def test_which_requirements_run_build_code_the_student_chose(text: str, students: bool) -> None:
+    assert runs_students_build_code(text.encode()) is students
