@@ -122,6 +122,16 @@ def _counter(text: str, name: str) -> int:
     return 0
 
 
+def forks_refused(pids_dir: Path) -> bool:
+    """Whether the kernel refused a fork in the pids cgroup at ``pids_dir`` (its ``max`` event)."""
+    return _counter(_read(pids_dir / "pids.events"), "max") > 0
+
+
+def process_limit_hit(processes: int) -> str:
+    """How a report names a hit of the ``processes`` limit."""
+    return f"process limit hit ({processes} processes and threads): a fork was refused"
+
+
 class Cgroup:
     """A fresh cgroup with ``limits``' memory and process count; ``procs_files`` admit a pid."""
 
@@ -172,8 +182,8 @@ class Cgroup:
             events = _read(memory / ("memory.oom_control" if self.layout.version == 1 else "memory.events"))
             if _counter(events, "oom_kill") > 0:
                 return f"memory limit hit ({human_bytes(self.limits.memory_bytes)}): the kernel killed a process"
-        if pids is not None and _counter(_read(pids / "pids.events"), "max") > 0:
-            return f"process limit hit ({self.limits.processes} processes and threads): a fork was refused"
+        if pids is not None and forks_refused(pids):
+            return process_limit_hit(self.limits.processes)
         return None
 
     def members(self) -> set[int]:

@@ -110,6 +110,19 @@ def test_serves_breaks_and_stops_like_the_local_stack(backend):
     assert after == before
 
 
+def test_a_fork_bomb_meets_the_process_limit_and_the_reason_names_it(tmp_path):
+    """The engine enforces ``pids_limit``; the grader reads the kernel's count of refused forks
+    while the container lives, so the reason still names the limit after the container is gone."""
+    _skip_without_engine()
+    limits = Limits(processes=64)
+    with ComposeBackend(build_fixture("forks-without-bound"), tmp_path / "work", limits) as opened:
+        with opened.open_stack("ex1") as stack:
+            api = stack.start_api()
+            assert not api.wait_until_serving(15)
+            api.kill()
+            assert "process limit hit (64 processes and threads)" in api.startup_failure_reason()
+
+
 def test_a_submission_without_a_dockerfile_is_unrunnable_not_an_error(tmp_path):
     _skip_without_engine()
     checkout = tmp_path / "submission"

@@ -12,13 +12,19 @@ import signal
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 from typing import Iterator
 
-from grader.sandbox.limits import human_bytes
+from grader.sandbox.cgroup import forks_refused, process_limit_hit
+from grader.sandbox.limits import Limits, human_bytes
 from grader.stack.base import LogLine
 from grader.stack.process import BoundedOutput, failure_reason, wait_until_answering
 
 API_PORT = 8000
+# Where an engine on this machine keeps a container's pids cgroup: cgroup v1 or v2, with the
+# cgroupfs or the systemd driver. An engine elsewhere (remote, rootless) leaves none readable here.
+_PIDS_CGROUP_DIRS = ("/sys/fs/cgroup/pids/docker/{id}", "/sys/fs/cgroup/pids/system.slice/docker-{id}.scope",
+                     "/sys/fs/cgroup/docker/{id}", "/sys/fs/cgroup/system.slice/docker-{id}.scope")
 
 
 class _ChunkReader(io.RawIOBase):
@@ -45,10 +51,11 @@ class _ChunkReader(io.RawIOBase):
 class ContainerApi:
     """One ``api`` container (started by ``docker compose run``), followed until it ends."""
 
-    def __init__(self, container, network: str, *, output_limit_bytes: int, memory_bytes: int) -> None:
+    def __init__(self, container, network: str, limits: Limits) -> None:
         self._container = container
-        self._memory_bytes = memory_bytes
-        self._output = BoundedOutput(output_limit_bytes)
+        self._limits = limits
+        self._output = BoundedOutput(limits.output_bytes)
+        self._forks_refused = False
         self._exit_code: int | None = None
         self._kill_lock = threading.Lock()
         self._killed = False
@@ -129,6 +136,7 @@ class ContainerApi:
                 return
             self._killed = True
             if self.exit_code is None:
+                self._note_forks_refused()  # the container's cgroup goes with it
                 try:
                     self._container.kill()
                 except Exception:  # it ended on its own meanwhile: what kill wanted
@@ -138,11 +146,22 @@ class ContainerApi:
                 reader.join(timeout=5)
             self._container.remove(force=True)
 
+    def _note_forks_refused(self) -> bool:
+        """Whether the kernel has refused the container a fork (its pids limit), as far as the
+        engine's cgroup files on this machine tell; remembered, since they go with the container."""
+        if not self._forks_refused:
+            dirs = [Path(pattern.format(id=self._container.id)) for pattern in _PIDS_CGROUP_DIRS]
+            self._forks_refused = any(forks_refused(path) for path in dirs if path.is_dir())
+        return self._forks_refused
+
     def limit_hit(self) -> str | None:
-        """The memory limit when the engine's OOM killer ended it, and the output past its limit."""
+        """The memory limit when the engine's OOM killer ended it, the process limit when a fork
+        was refused, and the output past its limit."""
         hits = []
         if self.exit_code is not None and self._container.attrs["State"].get("OOMKilled"):
-            hits.append(f"memory limit hit ({human_bytes(self._memory_bytes)}); killed")
+            hits.append(f"memory limit hit ({human_bytes(self._limits.memory_bytes)}); killed")
+        if self._note_forks_refused():
+            hits.append(process_limit_hit(self._limits.processes))
         if self.dropped_bytes:
             hits.append(f"output limit hit: {self.dropped_bytes} bytes dropped")
         return "; ".join(hits) or None

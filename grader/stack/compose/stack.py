@@ -157,8 +157,7 @@ class ComposeStack:
             self._count += 1
             name = f"{self.project}-api-{self._count}"
         self._project.compose("run", "-d", "-T", "--no-deps", "--name", name, "api", extra_env=variables)
-        api = ContainerApi(docker_client().containers.get(name), f"{self.project}_front",
-                           output_limit_bytes=self.limits.output_bytes, memory_bytes=self.limits.memory_bytes)
+        api = ContainerApi(docker_client().containers.get(name), f"{self.project}_front", self.limits)
         with self._lock:
             self._apis.append(api)
         return api
