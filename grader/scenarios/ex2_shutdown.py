@@ -46,6 +46,7 @@ class _Shutdown:
     """What happened when SIGTERM came while a generate was in flight."""
 
     login: Observed
+    warm_up: Observed  # a first generate, answered normally before the one SIGTERM interrupts
     response: Observed
     reached: bool  # the generate was at the LLM when SIGTERM was sent
     code: int | None  # None: still running at the limit (then killed)
@@ -55,20 +56,22 @@ class _Shutdown:
 
     def evidence(self) -> list[Evidence]:
         where = "while the generate was at the LLM" if self.reached else "before the LLM was reached"
-        return [self.login.evidence(), self.response.evidence(),
+        return [self.login.evidence(), self.warm_up.evidence(), self.response.evidence(),
                 Evidence(kind="exit", summary=f"SIGTERM {where}; exit code {self.code} after {self.took:.1f}s"),
                 as_evidence(self.after, "output after SIGTERM", limit=25)]
 
 
 def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedReply, limit: float) -> _Shutdown:
     """Send a generate the LLM answers with ``reply``; once the LLM has it, SIGTERM the API."""
-    stack.llm.script([], then=reply)
     with serving.probe, ThreadPoolExecutor(max_workers=1) as pool:
         try:
             token, login = serving.probe.login()
+            # A first generate pays for lazy imports, which a loaded machine stretched past a
+            # minute once: one answered normally first, so the one timed reaches the LLM soon.
+            warm_up = serving.probe.generate(token, timeout=45)
+            stack.llm.script([], then=reply)
             before = len(upstream_calls(stack))
             future = pool.submit(serving.probe.generate, token, timeout=60)
-            # A first generate may pay for lazy imports: wait long for it to reach the LLM.
             _wait_until(lambda: len(upstream_calls(stack)) > before or future.done(), 45)
             reached = len(upstream_calls(stack)) > before
             sigterm_at = time.time()
@@ -81,7 +84,7 @@ def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedRepl
             serving.api.kill()
             stack.llm.script([])
         response = future.result()  # the kill closed the connection: at once
-    return _Shutdown(login, response, reached, code, took, between(serving.api.output(), sigterm_at),
+    return _Shutdown(login, warm_up, response, reached, code, took, between(serving.api.output(), sigterm_at),
                      unreadable_output(serving.api))
 
 
