@@ -23,6 +23,8 @@ EXERCISE = "ex4"
 _RETRY = re.compile(r"retr(y|ying|ies)|attempt|backoff|back.off", re.IGNORECASE)
 _MLFLOW_TROUBLE = re.compile(r"mlflow.*(fail|error|unavailable|unreachable|down|fallback|could not|cannot|refused)"
                              r"|(fallback|fail|error).*(mlflow|trac)", re.IGNORECASE)
+# urllib3 warns, naming the MLflow URL, each time the MLflow client retries: a library's line.
+_LIBRARY_RETRY = re.compile(r"Retrying \(Retry\(")
 _GROWTH = 1.4  # each backoff gap at least this many times the previous one (jitter allowed)
 # "About 1 s, 2 s, 4 s": the first retry waits about a second. The SDK's own retries start at
 # 0.5 s (at most), so a first gap under this is the SDK retrying, not the student.
@@ -137,28 +139,35 @@ def _mlflow_fallback(ctx, stack: Stack, serving, token, results: Results) -> Non
         started = time.time()
         prompt = unique_prompt()
         observed = serving.probe.generate(token, prompt=prompt, timeout=ctx.setting("hang_limit_s", 45))
+        # What identifies the trace. A fallback must hold one of them: libraries write files too
+        # (MLflow's telemetry.json), and log lines about MLflow (urllib3's retry warnings) on
+        # their own, so neither a new file nor an error line proves the trace was kept.
+        marks = [mark for mark in (prompt, contract.MODEL, observed.header(contract.REQUEST_ID_HEADER)) if mark]
         # A trace kept in the background still counts, and a loaded machine delays it: a worker
         # thread still importing mlflow took over the 2 s once waited here. Stop at the first sign.
         deadline = time.monotonic() + ctx.setting("trace_wait_s", 15)
         while True:
-            lines = matching(between(serving.api.output(), started), _MLFLOW_TROUBLE)
-            # A fallback holds the trace: the prompt or the model. Libraries write files too
-            # (MLflow's telemetry.json), so a mere new file proves nothing.
-            written = (stack.files_written_since(started, prompt)
-                       or stack.files_written_since(started, contract.MODEL))
-            if lines or written or observed.status != 200 or time.monotonic() > deadline:
+            troubles = [line for line in matching(between(serving.api.output(), started), _MLFLOW_TROUBLE)
+                        if not _LIBRARY_RETRY.search(line.text)]
+            kept = [line for line in troubles if any(mark in line.text for mark in marks)]
+            written = next((found for mark in marks if (found := stack.files_written_since(started, mark))), [])
+            if kept or written or observed.status != 200 or time.monotonic() > deadline:
                 break
             time.sleep(1.0)
     finally:
         stack.clear_fault(Service.MLFLOW)
-    check.extend([observed.evidence(), as_evidence(lines, "log lines about the MLflow failure")])
+    check.extend([observed.evidence(), as_evidence(troubles, "log lines about the MLflow failure")])
     check.note("file", f"files written during the call that hold the trace: {written[:5]}")
     if observed.status != 200:
         results.judge(check, False, "", f"with MLflow down generate answered {observed.status or observed.error}, not 200")
     elif not written and (unreadable := unreadable_output(serving.api)):
         results.judge(check, False, "", f"no fallback file, and the log cannot be judged: {unreadable}")
+    elif troubles and not kept and not written:
+        results.judge(check, False, "", f"200 with MLflow down and {len(troubles)} line(s) about the failure, but the "
+                                        "trace was lost: no fallback file, and no such line holds its prompt, model "
+                                        "or request id")
     else:
-        results.judge(check, bool(lines or written), "200 with MLflow down, and the trace kept "
+        results.judge(check, bool(kept or written), "200 with MLflow down, and the trace kept "
                       + ("in a fallback file" if written else "in an error log line"),
                       "200 with MLflow down, but the trace was lost silently (no fallback file, no log line)")
 
