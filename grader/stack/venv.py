@@ -128,13 +128,13 @@ def ensure_venv(
             return _result(final, cached=True, started=started)
         building = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_root))
         private_cache = None
-        if runs_students_build_code(requirements.read_bytes()):
-            # Builds have uv's cache writable: a shared one would let this submission plant a
-            # wheel that later submissions install (bubblewrap 0.8 has no overlay to give a
-            # throwaway view of it). This one costs a download of every package.
-            private_cache = Path(tempfile.mkdtemp(prefix=f".{key}.uv-cache.", dir=cache_root))
-            env["UV_CACHE_DIR"] = str(private_cache)
         try:
+            if runs_students_build_code(requirements.read_bytes()):
+                # Builds have uv's cache writable: a shared one would let this submission plant a
+                # wheel that later submissions install (bubblewrap 0.8 has no overlay to give a
+                # throwaway view of it). This one costs a download of every package.
+                private_cache = Path(tempfile.mkdtemp(prefix=f".{key}.uv-cache.", dir=cache_root))
+                env["UV_CACHE_DIR"] = str(private_cache)
             sandbox = None
             if isolation is not None and isolation.confine and isolation.bwrap:
                 sandbox = (isolation.bwrap,
