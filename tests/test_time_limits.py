@@ -43,9 +43,13 @@ def test_verdicts_given_before_a_limit_stand_and_none_is_taken_after():
 def test_a_scenario_that_outlives_its_limit_fails_what_it_had_not_decided_naming_the_limit(tmp_path):
     # The reference's ex3 takes a minute or more: 20 s ends it half way (and its re-run too).
     checks, report = _grade(tmp_path, "{scenario_s: 20}", "ex3")
+    verdicts = {cid: (c.status.value, c.reason) for cid, c in checks.items()}
     limited = {cid: c for cid, c in checks.items() if "scenario time limit hit (20 s per run)" in c.reason}
-    assert limited, {cid: (c.status.value, c.reason) for cid, c in checks.items()}
-    assert all(c.status is CheckStatus.FAILED for c in limited.values())
+    # The 30 s hang and the breaker's recovery cannot be decided in 20 s by any run.
+    assert [c for c in limited.values() if c.status is CheckStatus.FAILED], verdicts
+    # A check the limit cut in one run and the other run decided (a slower stack start on a loaded
+    # machine) is flaky by the fairness rule, credited; never passed outright nor an error.
+    assert all(c.status in (CheckStatus.FAILED, CheckStatus.FLAKY) for c in limited.values()), verdicts
     assert not [c for c in checks.values() if c.status is CheckStatus.ERROR], "a limit hit is not the grader's error"
     assert any("scenario 20 s" in line for line in report.isolation), report.isolation
 

@@ -11,7 +11,12 @@ from grader.models import Evidence
 from grader.stack.base import ApiProcess, JournalEntry, Stack
 
 from .deadline import GradingClock
-from .http import Probe
+from .http import Observed, Probe
+
+# A first generate pays for an API's lazy set-up (imports, clients): beside another grading on two
+# cores it has taken over 45 s. Waiting it out keeps that request from reaching the LLM late,
+# in the middle of a scripted sequence meant for the next one.
+_WARM_UP_TIMEOUT_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -53,3 +58,13 @@ def start_serving(ctx: ScenarioContext, stack: Stack,
 def upstream_calls(stack: Stack) -> list[JournalEntry]:
     """The chat completions the LLM stand-in received (health pings and model lists excluded)."""
     return [entry for entry in stack.llm.journal() if entry.path.rstrip("/").endswith("chat/completions")]
+
+
+def warm_up(serving: Serving, token: str | None) -> Observed:
+    """One ordinary generate, answered (or given up on) before a timed probe is scripted."""
+    return serving.probe.generate(token, timeout=_WARM_UP_TIMEOUT_S)
+
+
+def upstream_calls_for(stack: Stack, prompt: str) -> list[JournalEntry]:
+    """The chat completions that carry ``prompt``: one request's calls, retries included."""
+    return [entry for entry in upstream_calls(stack) if prompt in entry.body]

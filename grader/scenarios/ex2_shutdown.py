@@ -17,8 +17,8 @@ from grader import contract
 from grader.models import Evidence
 from grader.stack.base import LogLine, ScriptedReply, Stack
 
-from .context import ScenarioContext, Serving, start_serving, upstream_calls
-from .http import Observed
+from .context import ScenarioContext, Serving, start_serving, upstream_calls_for, warm_up
+from .http import Observed, unique_prompt
 from .logs import as_evidence, between, matching, unreadable_output
 from .recorder import Check, Results
 
@@ -66,14 +66,14 @@ def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedRepl
     with serving.probe, ThreadPoolExecutor(max_workers=1) as pool:
         try:
             token, login = serving.probe.login()
-            # A first generate pays for lazy imports, which a loaded machine stretched past a
-            # minute once: one answered normally first, so the one timed reaches the LLM soon.
-            warm_up = serving.probe.generate(token, timeout=45)
+            # The first generate pays for the API's lazy set-up: then the one SIGTERM interrupts
+            # reaches the LLM soon.
+            warmed = warm_up(serving, token)
             stack.llm.script([], then=reply)
-            before = len(upstream_calls(stack))
-            future = pool.submit(serving.probe.generate, token, timeout=60)
-            _wait_until(lambda: len(upstream_calls(stack)) > before or future.done(), 45)
-            reached = len(upstream_calls(stack)) > before
+            prompt = unique_prompt()
+            future = pool.submit(serving.probe.generate, token, prompt=prompt, timeout=60)
+            _wait_until(lambda: bool(upstream_calls_for(stack, prompt)) or future.done(), 45)
+            reached = bool(upstream_calls_for(stack, prompt))
             sigterm_at = time.time()
             serving.api.send_signal(signal.SIGTERM)
             code = serving.api.wait_exit(limit)
@@ -84,7 +84,7 @@ def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedRepl
             serving.api.kill()
             stack.llm.script([])
         response = future.result()  # the kill closed the connection: at once
-    return _Shutdown(login, warm_up, response, reached, code, took, between(serving.api.output(), sigterm_at),
+    return _Shutdown(login, warmed, response, reached, code, took, between(serving.api.output(), sigterm_at),
                      unreadable_output(serving.api))
 
 

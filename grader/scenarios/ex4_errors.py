@@ -14,7 +14,7 @@ from typing import Any
 from grader import contract
 from grader.stack.base import Fault, ScriptedReply, Service, Stack
 
-from .context import ScenarioContext, start_serving, upstream_calls
+from .context import ScenarioContext, start_serving, upstream_calls, upstream_calls_for, warm_up
 from .http import Observed, unique_prompt
 from .logs import as_evidence, between, matching, unreadable_output
 from .recorder import Check, Results
@@ -55,14 +55,12 @@ _ALL = ("ex4.retries_transient", "ex4.retries_logged", "ex4.no_retry_on_400", "e
 
 def _transient(ctx, stack: Stack, serving, token, results: Results) -> None:
     check, logged = Check("ex4.retries_transient"), Check("ex4.retries_logged")
-    # An API's first generate pays for its lazy set-up (imports, clients), which a loaded machine
-    # stretched past the limit once: keep it out of the timed sequence.
-    warm_up = serving.probe.generate(token, timeout=ctx.setting("hang_limit_s", 45))
-    check.extend([warm_up.evidence()])
+    # The first generate pays for the API's lazy set-up: keep it out of the timed sequence.
+    check.extend([warm_up(serving, token).evidence()])
     stack.llm.script([ScriptedReply(status=503)] * 3)
-    before = len(upstream_calls(stack))
-    observed = serving.probe.generate(token, timeout=ctx.setting("hang_limit_s", 45))
-    calls = upstream_calls(stack)[before:]
+    prompt = unique_prompt()
+    observed = serving.probe.generate(token, prompt=prompt, timeout=ctx.setting("hang_limit_s", 45))
+    calls = upstream_calls_for(stack, prompt)
     stack.llm.script([])
     gaps = [round(b.at - a.at, 2) for a, b in zip(calls, calls[1:])]
     growing = len(gaps) == 3 and all(later >= _GROWTH * earlier for earlier, later in zip(gaps, gaps[1:]))
