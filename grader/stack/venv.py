@@ -119,7 +119,8 @@ def ensure_venv(
     started = time.monotonic()
     env = _uv_env(extra_env)
     cache_root.mkdir(parents=True, exist_ok=True)
-    key = _cache_key(requirements.read_bytes(), python, source_root or requirements.parent)
+    content = requirements.read_bytes()
+    key = _cache_key(content, python, source_root or requirements.parent)
     final = cache_root / key
     # One builder per key: a concurrent caller waits here, then finds the result cached.
     with open(cache_root / f"{key}.lock", "w") as lock:
@@ -129,7 +130,7 @@ def ensure_venv(
         building = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_root))
         private_cache = None
         try:
-            if runs_students_build_code(requirements.read_bytes()):
+            if runs_students_build_code(content):
                 # Builds have uv's cache writable: a shared one would let this submission plant a
                 # wheel that later submissions install (bubblewrap 0.8 has no overlay to give a
                 # throwaway view of it). This one costs a download of every package.
@@ -218,24 +219,21 @@ def _uv_env(extra: Mapping[str, str] | None) -> dict[str, str]:
 def refers_to_local_files(requirements: bytes) -> bool:
     """Whether a line names a file of the checkout (``./pkg``, ``-e .``, ``-r base.txt``,
     ``file:``): then the environment depends on more than the requirements' own text."""
-    for line in _logical_lines(requirements.decode("utf-8", errors="replace")):
-        spec = line.split(" #", 1)[0].strip()
-        if spec.startswith((".", "/", "~", "-r", "-c", "-e", "--requirement", "--constraint", "--editable")) \
-                or "file:" in spec:
-            return True
-    return False
+    return any(spec.startswith((".", "/", "~", "-r", "-c", "-e", "--requirement", "--constraint", "--editable"))
+               or "file:" in spec for spec in _specs(requirements))
 
 
 def runs_students_build_code(requirements: bytes) -> bool:
     """Whether the install may build code the student chose rather than the index's packages:
     a file of the checkout, a URL (VCS, archive), or an index or link the requirements name."""
-    if refers_to_local_files(requirements):
-        return True
-    for line in _logical_lines(requirements.decode("utf-8", errors="replace")):
-        spec = line.split(" #", 1)[0].strip()
-        if "://" in spec or spec.startswith(("-i", "--index-url", "--extra-index-url", "-f", "--find-links")):
-            return True
-    return False
+    return refers_to_local_files(requirements) or any(
+        "://" in spec or spec.startswith(("-i", "--index-url", "--extra-index-url", "-f", "--find-links"))
+        for spec in _specs(requirements))
+
+
+def _specs(requirements: bytes) -> list[str]:
+    """Each logical line of a requirements file, its trailing comment removed."""
+    return [line.split(" #", 1)[0].strip() for line in _logical_lines(requirements.decode("utf-8", errors="replace"))]
 
 
 def _cache_key(requirements: bytes, python: str, source_root: Path) -> str:
