@@ -148,7 +148,7 @@ def _mlflow_fallback(ctx, stack: Stack, serving, token, results: Results) -> Non
             troubles = [line for line in matching(between(serving.api.output(), started), _MLFLOW_TROUBLE)
                         if not _LIBRARY_RETRY.search(line.text)]
             kept = [line for line in troubles if any(mark in line.text for mark in marks)]
-            written = next((found for mark in marks if (found := stack.files_written_since(started, mark))), [])
+            written = stack.files_written_since(started, marks)
             if kept or written or observed.status != 200 or time.monotonic() > deadline:
                 break
             time.sleep(1.0)

@@ -158,6 +158,6 @@ class Stack(Protocol):
     def clear_fault(self, service: Service) -> None:
         """Make ``service`` behave normally again."""
 
-    def files_written_since(self, since: float, containing: str) -> list[str]:
-        """Files the API created or changed after ``since`` whose content includes ``containing``
-        (paths relative to the stack's own directory)."""
+    def files_written_since(self, since: float, containing: Sequence[str]) -> list[str]:
+        """Files the API created or changed after ``since`` whose content includes any of
+        ``containing`` (paths relative to the stack's own directory)."""

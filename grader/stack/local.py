@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from grader import contract
 from grader.sandbox import Confinement, Isolation
@@ -192,14 +192,14 @@ class LocalStack:
     def clear_fault(self, service: Service) -> None:
         self._proxies[service].set_fault(None)
 
-    def files_written_since(self, since: float, containing: str) -> list[str]:
-        needle = containing.encode()
+    def files_written_since(self, since: float, containing: Sequence[str]) -> list[str]:
+        needles = [text.encode() for text in containing]
         written = []
         for base in (self.repo, self.home, self._root / "tmp"):
             for path in base.rglob("*"):
                 if "__pycache__" in path.parts or path.is_symlink() or not path.is_file():
                     continue
-                if path.stat().st_mtime >= since - 0.5 and needle in path.read_bytes():
+                if path.stat().st_mtime >= since - 0.5 and _holds_any(path.read_bytes(), needles):
                     written.append(str(path.relative_to(self._root)))
         return written
 
@@ -208,3 +208,7 @@ class LocalStack:
             apis, self._apis = self._apis, []
         for api in apis:
             api.kill()
+
+
+def _holds_any(content: bytes, needles: list[bytes]) -> bool:
+    return any(needle in content for needle in needles)

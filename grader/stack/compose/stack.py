@@ -9,6 +9,7 @@ network under the name the proxies forward to.
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import threading
@@ -16,7 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import yaml
 
@@ -37,8 +38,8 @@ _STANDINS = ("litellm", "qdrant", "tei-embeddings")
 _ROUTE = re.compile(r"^--route=(?P<name>[\w.-]+)=(?P<port>\d+):")
 # What `files_written_since` runs inside the API's container: a walk of where the API may write.
 _FIND_WRITTEN = """
-import os, sys
-since, needle = float(sys.argv[1]), sys.argv[2].encode()
+import json, os, sys
+since, needles = float(sys.argv[1]), [text.encode() for text in json.loads(sys.argv[2])]
 for base in sys.argv[3:]:
     for root, dirs, files in os.walk(base):
         dirs[:] = [d for d in dirs if d != "__pycache__"]
@@ -48,7 +49,8 @@ for base in sys.argv[3:]:
                 if os.path.islink(path) or os.path.getmtime(path) < since or os.path.getsize(path) > 50_000_000:
                     continue
                 with open(path, "rb") as handle:
-                    if needle in handle.read():
+                    content = handle.read()
+                    if any(needle in content for needle in needles):
                         print(path)
             except OSError:
                 pass
@@ -186,7 +188,7 @@ class ComposeStack:
             self._stopped.discard(service)
         self._faults.set_fault(service.value, None)
 
-    def files_written_since(self, since: float, containing: str) -> list[str]:
+    def files_written_since(self, since: float, containing: Sequence[str]) -> list[str]:
         """Searched inside every running API container: its workdir, HOME and /tmp."""
         written: list[str] = []
         with self._lock:
@@ -194,7 +196,7 @@ class ComposeStack:
         for api in apis:
             if api.exit_code is not None:
                 continue
-            command = ["python", "-c", _FIND_WRITTEN, str(since - 0.5), containing, api.workdir, "/root", "/tmp"]
+            command = ["python", "-c", _FIND_WRITTEN, str(since - 0.5), json.dumps(list(containing)), api.workdir, "/root", "/tmp"]
             written += [line for line in api.run_inside(command).splitlines() if line.strip()]
         return sorted(set(written))
 
