@@ -25,7 +25,6 @@ import io
 import json
 import shutil
 import tempfile
-import uuid
 import warnings
 from pathlib import Path
 
@@ -33,73 +32,13 @@ import psutil
 import pytest
 from rich.console import Console
 
-from fixtures.accuracy import Graded, checks_of, credits, describe, flaky, grade_fixture, mismatches, verdicts
+from fixtures.accuracy import checks_of, credits, describe, flaky, grade_fixture, mismatches, verdicts
 from fixtures.build import build_fixture
 from fixtures.hostile import HOSTILE_TEXT
-from fixtures.manifest import load_manifest
-from grader.batch.outputs import write_outputs
-from grader.batch.record import SubmissionRecord, read_records
-from grader.batch.runner import BatchOptions, run_batch
-from grader.checks import CHECKS, EXERCISES
+from grader.checks import CHECKS
 from grader.report import Audience, render_html, render_json, render_markdown, render_terminal
-from grader.sandbox import detect
+from tests.e2e.graded import CANARY, MANIFEST, PARTIAL, REPEATED, SANDBOX_MISSING
 from tests.report.lms_formats import validate_gradescope, validate_junit, validate_prairielearn
-
-# One module-scoped grading of every fixture: its setup takes many minutes, not the default 600 s.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(4800)]
-
-MANIFEST = load_manifest()
-SANDBOX_MISSING = detect().missing
-GRADED = sorted(name for name, expected in MANIFEST.fixtures.items()
-                if not (expected.needs_sandbox and SANDBOX_MISSING))
-REPEATED = "reference"
-# only-exK on exK: the exercises it leaves broken fail in all-but-exJ and the starter, graded
-# whole. The hostile fixtures on an exercise where their hostility shows: each starts the API
-# several times (at import they snoop, list, fork, allocate, write, forge), ex2 is what the
-# forgery claims, ex5 and ex6 record the bodies that carry the markup. An API that never serves
-# fails every exercise alike (ex1 shows it); a signal ignored shows in ex2, a flood in ex6's logs.
-PARTIAL = {**{f"only-{ex}": frozenset({ex}) for ex in EXERCISES},
-           **dict.fromkeys(["snoops", "lists-network", "forks-without-bound", "allocates-without-bound",
-                            "writes-gigabytes", "never-binds", "exits-at-once", "broken-syntax",
-                            "broken-import"], frozenset({"ex1"})),
-           "forges-results": frozenset({"ex2"}), "hostile-output": frozenset({"ex5", "ex6"}),
-           "ignores-sigterm": frozenset({"ex2"}), "floods-stdout": frozenset({"ex6"})}
-CANARY = ("GRADER_CANARY_TOKEN", f"canary-{uuid.uuid4().hex}")
-
-
-@pytest.fixture(scope="module")
-def batch(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """The batch's output folder, and the fixture each student id stands for."""
-    folder = tmp_path_factory.mktemp("class")
-    students = {name: name for name in GRADED} | {f"{REPEATED}.{n}": REPEATED for n in (2, 3)}
-    roster = folder / "roster.csv"
-    with roster.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["student_id", "repo_url", "exercises"])
-        for student, name in students.items():
-            writer.writerow([student, f"file://{build_fixture(name)}", " ".join(sorted(PARTIAL.get(name, ())))])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(*CANARY)  # what an instructor's shell holds: no submission may see it
-        # Protections required when all are here: the hostile fixtures are graded only with them.
-        run_batch(BatchOptions(roster=roster, out=folder / "out", jobs=2, require_sandbox=not SANDBOX_MISSING))
-    write_outputs(read_records([folder / "out"]), folder / "out")
-    return folder / "out", students
-
-
-@pytest.fixture(scope="module")
-def records(batch) -> list[SubmissionRecord]:
-    return read_records([batch[0]])
-
-
-@pytest.fixture(scope="module")
-def gradings(batch, records):
-    """Fixture name -> its gradings (the reference's three), as the accuracy helpers take them."""
-    by_name: dict[str, list[Graded]] = {}
-    for record in records:
-        name = batch[1][record.student_id]
-        only = frozenset(record.only) if record.only is not None else None
-        by_name.setdefault(name, []).append(Graded(name, record.report, record.reason, only))
-    return by_name
 
 
 def _show_flaky(graded) -> None:

@@ -1,0 +1,61 @@
+"""The e2e stage's one grading of the manifest, shared by every e2e module (session scope)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from fixtures.accuracy import Graded
+from fixtures.build import build_fixture
+from grader.batch.outputs import write_outputs
+from grader.batch.record import SubmissionRecord, read_records
+from grader.batch.runner import BatchOptions, run_batch
+from tests.e2e.graded import CANARY, GRADED, PARTIAL, REPEATED, SANDBOX_MISSING
+
+_E2E = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every e2e test is slow, and whichever runs first sets up the whole batch: many minutes,
+    not the default 600 s."""
+    for item in items:
+        if item.path.is_relative_to(_E2E):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.timeout(4800))
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The batch's output folder, and the fixture each student id stands for."""
+    folder = tmp_path_factory.mktemp("class")
+    students = {name: name for name in GRADED} | {f"{REPEATED}.{n}": REPEATED for n in (2, 3)}
+    roster = folder / "roster.csv"
+    with roster.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["student_id", "repo_url", "exercises"])
+        for student, name in students.items():
+            writer.writerow([student, f"file://{build_fixture(name)}", " ".join(sorted(PARTIAL.get(name, ())))])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(*CANARY)  # what an instructor's shell holds: no submission may see it
+        # Protections required when all are here: the hostile fixtures are graded only with them.
+        run_batch(BatchOptions(roster=roster, out=folder / "out", jobs=2, require_sandbox=not SANDBOX_MISSING))
+    write_outputs(read_records([folder / "out"]), folder / "out")
+    return folder / "out", students
+
+
+@pytest.fixture(scope="session")
+def records(batch) -> list[SubmissionRecord]:
+    return read_records([batch[0]])
+
+
+@pytest.fixture(scope="session")
+def gradings(batch, records):
+    """Fixture name -> its gradings (the reference's three), as the accuracy helpers take them."""
+    by_name: dict[str, list[Graded]] = {}
+    for record in records:
+        name = batch[1][record.student_id]
+        only = frozenset(record.only) if record.only is not None else None
+        by_name.setdefault(name, []).append(Graded(name, record.report, record.reason, only))
+    return by_name
