@@ -32,8 +32,9 @@ _SPECS = [
               "a CORS preflight from an unlisted origin is not allowed (no '*', no echo)"),
     CheckSpec("ex1.no_hardcoded_secret", "ex1", True,
               "no JWT secret default is written in src/api"),
-    CheckSpec("ex1.env_example_lists_secret", "ex1", True,
-              ".env.example exists and lists JWT_SECRET_KEY"),
+    CheckSpec("ex1.env_example_secret_refused", "ex1", False,
+              "the JWT_SECRET_KEY value .env.example suggests is refused at start-up like a weak one "
+              "(the handout's suggestion is a 50-character placeholder)"),
     # ex2 graceful shutdown
     CheckSpec("ex2.drains_inflight", "ex2", False,
               "on SIGTERM a slow in-flight generate completes with 200 and the drain is logged"),

@@ -20,18 +20,27 @@ _BAD_SECRETS = {
     "ex1.refuses_placeholder_secret": (contract.PLACEHOLDER_SECRET, "with a placeholder JWT_SECRET_KEY"),
     "ex1.refuses_short_secret": (contract.SHORT_SECRET, "with a 17-character JWT_SECRET_KEY"),
 }
+_ENV_EXAMPLE_CHECK = "ex1.env_example_secret_refused"
 
 
 def run(ctx: ScenarioContext, results: Results) -> None:
     _static_checks(ctx, results)
+    cases = dict(_BAD_SECRETS)
+    # A student who copies .env.example to .env must not get a service that starts: the value
+    # it suggests is refused like any weak one (the handout's is 50 characters of placeholder).
+    suggested, seen = static.env_example_value(ctx.checkout, contract.SECRET_VARIABLE)
+    if suggested is None:
+        check = Check(_ENV_EXAMPLE_CHECK)
+        check.note("file", seen)
+        results.judge(check, False, "", seen)
+    else:
+        cases[_ENV_EXAMPLE_CHECK] = (suggested, f"with the JWT_SECRET_KEY .env.example suggests ({suggested!r})")
     with ctx.open_stack("ex1") as stack:
         exit_within = ctx.setting("exit_within_s", 30)
         # One process per case, timed from its own spawn (a later case never waits on another).
-        with ThreadPoolExecutor(max_workers=len(_BAD_SECRETS) + 1) as pool:
-            refusals = {
-                check_id: pool.submit(_refusal, stack, secret, exit_within)
-                for check_id, (secret, _) in _BAD_SECRETS.items()
-            }
+        with ThreadPoolExecutor(max_workers=len(cases) + 1) as pool:
+            refusals = {check_id: pool.submit(_refusal, stack, secret, exit_within)
+                        for check_id, (secret, _) in cases.items()}
             # CORS is judged on the submission's own default: with CORS_ORIGINS set, even the
             # handout's ["*"] default would be overridden. A submission that requires the
             # variable is judged on the configured list instead.
@@ -40,8 +49,10 @@ def run(ctx: ScenarioContext, results: Results) -> None:
             if cors_configured:
                 serving, failure, start_evidence = start_serving(ctx, stack)
             try:
-                for check_id, (secret, wording) in _BAD_SECRETS.items():
+                for check_id, (secret, wording) in cases.items():
                     check = Check(check_id)
+                    if check_id == _ENV_EXAMPLE_CHECK:
+                        check.note("file", seen)
                     refused, evidence = refusals[check_id].result()
                     check.extend(evidence)
                     if serving is None:
@@ -109,7 +120,3 @@ def _static_checks(ctx: ScenarioContext, results: Results) -> None:
     results.judge(check, api_present and not findings, "no JWT secret default in src/api",
                   "src/api is missing" if not api_present else
                   f"a JWT secret default is written in the code ({findings[0]})" if findings else "")
-    check = Check("ex1.env_example_lists_secret")
-    ok, seen = static.env_example_lists(ctx.checkout, contract.SECRET_VARIABLE)
-    check.note("file", seen)
-    results.judge(check, ok, seen, seen)

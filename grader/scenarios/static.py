@@ -14,6 +14,8 @@ _SECRET_NAME = re.compile(r"secret|jwt_?key|signing_?key", re.IGNORECASE)
 _GETENV_FUNCS = {"getenv", "get", "setdefault"}
 # The name of a variable ("JWT_SECRET_KEY") or a sentence is not a secret value.
 _NOT_A_SECRET = re.compile(r"^[A-Z][A-Z0-9_]*$|\s")
+_ENV_EXAMPLE_MAX_BYTES = 1_000_000
+_ENV_COMMENT = re.compile(r"\s+#.*$")  # as dotenv reads it: a comment needs a space before its '#'
 
 
 @dataclass(frozen=True)
@@ -167,15 +169,26 @@ def _string(node: ast.expr) -> str | None:
     return None
 
 
-def env_example_lists(checkout: Path, variable: str) -> tuple[bool, str]:
-    """Whether ``.env.example`` names ``variable`` (set or commented out), with what was seen."""
+def env_example_value(checkout: Path, variable: str) -> tuple[str | None, str]:
+    """The value ``.env.example`` suggests for ``variable`` (``""`` when listed empty, quotes and
+    trailing comments removed), or None; with one line saying what was seen.
+
+    A line that sets the variable wins over a commented-out one (``# JWT_SECRET_KEY=...``).
+    """
     path = checkout / ".env.example"
     if path.is_symlink():
-        return False, ".env.example is a symlink (not followed)"
+        return None, ".env.example is a symlink (not followed)"
     if not path.is_file():
-        return False, ".env.example is missing"
-    pattern = re.compile(rf"^\s*#?\s*(export\s+)?{re.escape(variable)}\s*=", re.MULTILINE)
-    text = _source(path)
-    if pattern.search(text):
-        return True, f".env.example lists {variable}"
-    return False, f".env.example does not list {variable}"
+        return None, ".env.example is missing"
+    if path.stat().st_size > _ENV_EXAMPLE_MAX_BYTES:
+        return None, f".env.example is over {_ENV_EXAMPLE_MAX_BYTES} bytes: not read"
+    pattern = re.compile(rf"^\s*(#\s*)?(export\s+)?{re.escape(variable)}\s*=(.*)$", re.MULTILINE)
+    found = sorted(pattern.finditer(_source(path)), key=lambda match: match.group(1) is not None)
+    if not found:
+        return None, f".env.example does not list {variable}"
+    raw = found[0].group(3).strip()
+    if raw[:1] in ("'", '"') and raw[0] in raw[1:]:
+        value = raw[1:raw.index(raw[0], 1)]
+    else:
+        value = _ENV_COMMENT.sub("", raw).strip()
+    return value, f".env.example suggests {variable}={value!r}"
