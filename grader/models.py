@@ -33,6 +33,18 @@ class CheckStatus(enum.StrEnum):
         return self in (CheckStatus.PASSED, CheckStatus.FLAKY)
 
 
+class Failure(enum.StrEnum):
+    """Whether a failure could depend on how loaded the machine was (the fairness rule re-runs
+    only those). The check's evidence says why it is one or the other."""
+
+    # A time bound missed by little, a gap near a threshold, no answer where a timeout decided,
+    # output cut off or unsettled when judged: a fresh stack may see otherwise.
+    MARGINAL = "marginal"
+    # A wrong status, a wrong upstream call count, a refusal that never happened, a missing
+    # header, an API that cannot start: no amount of load makes it otherwise.
+    DECISIVE = "decisive"
+
+
 class Evidence(Frozen):
     """One observation that decided a check: a request, a log line, a journal entry..."""
 
@@ -49,6 +61,7 @@ class CheckResult(Frozen):
     reason: str  # one line a student can act on
     evidence: tuple[Evidence, ...] = ()
     duration_s: float = 0.0
+    failure: Failure | None = None  # failed or not_gradable: could load have decided it?
 
 
 class UnmergedBranch(Frozen):

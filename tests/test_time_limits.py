@@ -9,7 +9,7 @@ from fixtures.build import build_fixture
 from grader.checks import checks_of
 from grader.models import CheckStatus
 from grader.pipeline import DEFAULT_RUBRIC, GradeRequest, grade
-from grader.scenarios.recorder import Check, Results
+from grader.scenarios.recorder import Check, Results, decisive
 
 pytestmark = pytest.mark.slow
 
@@ -31,9 +31,9 @@ def _grade(tmp_path, limits: str, exercise: str):
 def test_verdicts_given_before_a_limit_stand_and_none_is_taken_after():
     results = Results("ex3")
     first, second, *rest = [spec.check_id for spec in checks_of("ex3")]
-    results.judge(Check(first), True, "did it", "did not")
+    results.judge(Check(first), True, "did it", "did not", failure=decisive("answered 500"))
     results.stop("scenario time limit hit (5 s per run)")
-    results.judge(Check(second), True, "did it", "did not")  # observed after the APIs were killed
+    results.judge(Check(second), True, "did it", "did not", failure=decisive("answered 500"))  # after the kill
     verdicts = {result.check_id: result for result in results.finish(RuntimeError("the killed API broke a probe"))}
     assert verdicts[first].status is CheckStatus.PASSED
     assert all(verdicts[check_id].status is CheckStatus.FAILED for check_id in (second, *rest))

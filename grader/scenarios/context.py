@@ -1,22 +1,93 @@
-"""What a scenario is given: a way to open fresh stacks, the checkout, and its settings."""
+"""What a scenario is given (a way to open fresh stacks, the checkout, its settings) and how it
+gets an API that serves, learning once per grading when the API cannot start at all."""
 
 from __future__ import annotations
 
+import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from grader.models import Evidence
 from grader.stack.base import ApiProcess, JournalEntry, Stack
 
 from .deadline import GradingClock
 from .http import Observed, Probe
+from .recorder import FailureCause, Results, decisive
 
 # A first generate pays for an API's lazy set-up (imports, clients): beside another grading on two
 # cores it has taken over 45 s. Waiting it out keeps that request from reaching the LLM late,
 # in the middle of a scripted sequence meant for the next one.
 _WARM_UP_TIMEOUT_S = 180.0
+_GATE_POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class StartFailure:
+    """Why the API did not come to serve, as every check that needed it says it."""
+
+    reason: str
+    evidence: Evidence
+    failure: FailureCause
+
+
+class StartGate:
+    """Learns once per grading whether the API starts at all with the contract's environment.
+
+    The first such start goes ahead alone while the others wait for its outcome. If it served,
+    every start proceeds at once from then on. If it could not start (exited, hit a limit, never
+    answered within the start-up budget: the same whatever the stack), that outcome answers
+    every later start with that environment, re-runs included: no API is started, and no
+    start-up wait is sat through, twice.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._settled = threading.Event()
+        self._probing = False
+        self._cannot: StartFailure | None = None
+
+    def start(self, attempt: Callable[[], "Serving | StartFailure"],
+              check_time: Callable[[], None] = lambda: None) -> "Serving | StartFailure":
+        while True:
+            with self._lock:
+                if self._cannot is not None:
+                    return _learned(self._cannot)
+                if self._settled.is_set():
+                    break
+                probe = not self._probing
+                self._probing = True
+            if probe:
+                return self._probe(attempt)
+            while not self._settled.wait(_GATE_POLL_S):
+                check_time()
+                with self._lock:
+                    if not self._probing:  # the prober gave up without learning: try again
+                        break
+        return attempt()
+
+    def _probe(self, attempt: Callable[[], "Serving | StartFailure"]) -> "Serving | StartFailure":
+        try:
+            outcome = attempt()
+        except BaseException:  # e.g. its run's time limit: nothing learned, let another try
+            with self._lock:
+                self._probing = False
+            raise
+        with self._lock:
+            self._probing = False
+            if isinstance(outcome, StartFailure):
+                self._cannot = outcome
+            self._settled.set()
+        return outcome
+
+
+def _learned(first: StartFailure) -> StartFailure:
+    """``first`` as a later start reports it: the same reason and output, said to be learned."""
+    evidence = Evidence(kind="log", summary="start-up output, learned from the grading's first start of the API "
+                                            "with the contract's environment (not started again)",
+                        detail=first.evidence.detail)
+    return StartFailure(first.reason, evidence, first.failure)
 
 
 @dataclass(frozen=True)
@@ -27,6 +98,7 @@ class ScenarioContext:
     settings: Mapping[str, float] = field(default_factory=dict)
     clock: GradingClock | None = None  # the grading's wall-time limits; None: none (the runner's own tests)
     check_time: Callable[[], None] = lambda: None  # raises TimeLimitHit once the run's limit has passed
+    starts: StartGate = field(default_factory=StartGate)  # one per grading, shared by its scenarios
 
     def setting(self, name: str, default: float) -> float:
         return float(self.settings.get(name, default))
@@ -34,25 +106,55 @@ class ScenarioContext:
 
 @dataclass
 class Serving:
-    """An API that answered HTTP, with a probe bound to it."""
+    """An API that answered HTTP, with a probe bound to it; closing it kills the API."""
 
     api: ApiProcess
     probe: Probe
 
+    def __enter__(self) -> "Serving":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.probe.close()
+        self.api.kill()
+
 
 def start_serving(ctx: ScenarioContext, stack: Stack,
-                  env: Mapping[str, str | None] | None = None) -> tuple[Serving | None, str, Evidence]:
-    """Start the API and wait for it to answer; on failure the reason and its output as evidence."""
+                  env: Mapping[str, str | None] | None = None) -> Serving | StartFailure:
+    """Start the API and wait for it to answer; the contract's environment (``env`` empty) goes
+    through the grading's ``StartGate``, so an API that cannot start is started once."""
+    if not env:
+        return ctx.starts.start(lambda: _start(ctx, stack, None), ctx.check_time)
+    return _start(ctx, stack, env)
+
+
+def _start(ctx: ScenarioContext, stack: Stack, env: Mapping[str, str | None] | None) -> Serving | StartFailure:
     api = stack.start_api(env)
     timeout = ctx.setting("startup_timeout_s", 90)
     if api.wait_until_serving(timeout):
-        return Serving(api, Probe(api.url, ctx.check_time)), "", Evidence(kind="note", summary=f"API serving at {api.url}")
+        return Serving(api, Probe(api.url, ctx.check_time))
+    api.kill()
+    ctx.check_time()  # killed by the run's time limit: no verdict on the submission, nothing learned
     reason = api.startup_failure_reason()
     failure = (f"the API did not answer HTTP within {timeout:.0f}s ({reason})" if api.exit_code is None
                else f"the API did not start: {reason}")
     tail = "\n".join(line.text for line in api.output()[-25:])
-    api.kill()
-    return None, failure, Evidence(kind="log", summary="start-up output", detail=tail)
+    return StartFailure(failure, Evidence(kind="log", summary="start-up output", detail=tail),
+                        decisive("an API that does not start with the contract's environment fails the same "
+                                 "way on any machine (start-up is given far more than it needs)"))
+
+
+def serve(ctx: ScenarioContext, stack: Stack, results: Results, checks: Iterable[str],
+          env: Mapping[str, str | None] | None = None) -> Serving | None:
+    """An API that serves, or None once every one of ``checks`` failed with why it did not."""
+    outcome = start_serving(ctx, stack, env)
+    if isinstance(outcome, StartFailure):
+        results.fail_all(checks, outcome.reason, [outcome.evidence], failure=outcome.failure)
+        return None
+    return outcome
 
 
 def upstream_calls(stack: Stack) -> list[JournalEntry]:

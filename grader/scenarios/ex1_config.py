@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import httpx
 
 from grader import contract
 from grader.models import CheckResult, Evidence
 from grader.stack.base import ApiProcess, Stack
 
 from . import static
-from .context import ScenarioContext, start_serving
+from .context import ScenarioContext, StartFailure, start_serving
 from .logs import as_evidence
-from .recorder import Check, Results
+from .recorder import Check, FailureCause, Results, decisive, marginal, unanswered
 
 EXERCISE = "ex1"
 _BAD_SECRETS = {
@@ -21,6 +24,16 @@ _BAD_SECRETS = {
     "ex1.refuses_short_secret": (contract.SHORT_SECRET, "with a 17-character JWT_SECRET_KEY"),
 }
 _ENV_EXAMPLE_CHECK = "ex1.env_example_secret_refused"
+
+
+@dataclass(frozen=True)
+class _Refusal:
+    """How one start with a weak secret ended: ``problem`` is empty when it was refused."""
+
+    problem: str
+    evidence: list[Evidence]
+    failure: FailureCause
+    api: ApiProcess
 
 
 def run(ctx: ScenarioContext, results: Results) -> None:
@@ -32,7 +45,7 @@ def run(ctx: ScenarioContext, results: Results) -> None:
     if suggested is None:
         check = Check(_ENV_EXAMPLE_CHECK)
         check.note("file", seen)
-        results.judge(check, False, "", seen)
+        results.judge(check, False, "", seen, failure=decisive("the repository's file says so"))
     else:
         cases[_ENV_EXAMPLE_CHECK] = (suggested, f"with the JWT_SECRET_KEY .env.example suggests ({suggested!r})")
     with ctx.open_stack("ex1") as stack:
@@ -44,50 +57,69 @@ def run(ctx: ScenarioContext, results: Results) -> None:
             # CORS is judged on the submission's own default: with CORS_ORIGINS set, even the
             # handout's ["*"] default would be overridden. A submission that requires the
             # variable is judged on the configured list instead.
-            serving, failure, start_evidence = pool.submit(start_serving, ctx, stack, {"CORS_ORIGINS": None}).result()
-            cors_configured = serving is None
+            serving = pool.submit(start_serving, ctx, stack, {"CORS_ORIGINS": None}).result()
+            cors_configured = isinstance(serving, StartFailure)
             if cors_configured:
-                serving, failure, start_evidence = start_serving(ctx, stack)
+                serving = start_serving(ctx, stack)
             try:
-                for check_id, (secret, wording) in cases.items():
+                for check_id, (_, wording) in cases.items():
                     check = Check(check_id)
                     if check_id == _ENV_EXAMPLE_CHECK:
                         check.note("file", seen)
-                    refused, evidence = refusals[check_id].result()
-                    check.extend(evidence)
-                    if serving is None:
-                        check.extend([start_evidence])
-                        results.judge(check, False, "", f"it refuses every configuration: with a strong secret {failure}")
+                    refusal = refusals[check_id].result()
+                    check.extend(refusal.evidence)
+                    if isinstance(serving, StartFailure):
+                        check.extend([serving.evidence])
+                        results.judge(check, False, "", f"it refuses every configuration: with a strong secret "
+                                                        f"{serving.reason}", failure=serving.failure)
                         continue
-                    results.judge(check, refused == "", f"exits non-zero quickly {wording}, naming JWT_SECRET_KEY",
-                                  f"{wording}: {refused}")
-                if serving is None:
-                    results.fail_all(["ex1.cors_rejects_unlisted_origin"], failure, [start_evidence])
+                    results.judge(check, not refusal.problem, f"exits non-zero quickly {wording}, naming JWT_SECRET_KEY",
+                                  f"{wording}: {refusal.problem}", failure=refusal.failure, api=refusal.api)
+                if isinstance(serving, StartFailure):
+                    results.fail_all(["ex1.cors_rejects_unlisted_origin"], serving.reason, [serving.evidence],
+                                     failure=serving.failure)
                 else:
                     _cors(serving.probe, results, cors_configured)
             finally:
-                if serving is not None:
-                    serving.probe.close()
-                    serving.api.kill()
+                if not isinstance(serving, StartFailure):
+                    serving.close()
 
 
-def _refusal(stack: Stack, secret: str | None, exit_within: float) -> tuple[str, list[Evidence]]:
-    """'' when the API exits non-zero within the limit naming the variable, else why not."""
+def _refusal(stack: Stack, secret: str | None, exit_within: float) -> _Refusal:
+    """How the API started with ``secret`` ended: refused (exit non-zero within the limit,
+    naming the variable), or why not and whether load could explain it."""
     api: ApiProcess = stack.start_api({contract.SECRET_VARIABLE: secret})
     try:
         code = api.wait_exit(max(0.0, api.started_at + exit_within - time.time()))
         elapsed = time.time() - api.started_at
+        serving = code is None and _answers_http(api.url)
         lines = api.output()
         evidence = [as_evidence(lines[-15:], f"output (exit code {code}, {elapsed:.1f}s after spawn)")]
+        if code is None and serving:
+            return _Refusal(f"serving {exit_within:.0f}s after start instead of refusing to start", evidence,
+                            decisive("it answered HTTP: it had started, not refused"), api)
         if code is None:
-            return f"still running {exit_within:.0f}s after start instead of refusing to start", evidence
+            return _Refusal(f"still running, not yet serving, {exit_within:.0f}s after start (no refusal seen)",
+                            evidence, marginal("still starting when the limit passed: load slows a start"), api)
         if code == 0:
-            return "exited with status 0: a refusal must be a failure status", evidence
+            return _Refusal("exited with status 0: a refusal must be a failure status", evidence,
+                            decisive("the exit status does not depend on load"), api)
         if not any(contract.SECRET_VARIABLE in line.text for line in lines):
-            return f"exited with status {code} without naming JWT_SECRET_KEY in its output", evidence
-        return "", evidence
+            return _Refusal(f"exited with status {code} without naming JWT_SECRET_KEY in its output", evidence,
+                            decisive("what it printed before exiting does not depend on load"), api)
+        return _Refusal("", evidence, decisive("refused"), api)
     finally:
         api.kill()
+
+
+def _answers_http(url: str) -> bool:
+    """Whether anything answers HTTP at ``url`` (a started API, whatever its status)."""
+    try:
+        with httpx.Client(trust_env=False, timeout=5.0) as client:
+            client.get(f"{url}{contract.LIVENESS_PATH}")
+        return True
+    except httpx.HTTPError:
+        return False
 
 
 def _cors(probe, results: Results, configured: bool) -> CheckResult:
@@ -104,11 +136,12 @@ def _cors(probe, results: Results, configured: bool) -> CheckResult:
     allowed = observed.header("access-control-allow-origin")
     check.note("request", f"access-control-allow-origin: {allowed!r}")
     if observed.status is None:
-        return results.judge(check, False, "", f"the preflight got no answer ({observed.error})")
+        return results.judge(check, False, "", f"the preflight got no answer ({observed.error})",
+                             failure=unanswered(None))
     ok = allowed not in ("*", contract.UNLISTED_ORIGIN)
     return results.judge(check, ok, f"a preflight from {contract.UNLISTED_ORIGIN} is not allowed",
                          f"a preflight from {contract.UNLISTED_ORIGIN} is allowed "
-                         f"(access-control-allow-origin: {allowed})")
+                         f"(access-control-allow-origin: {allowed})", failure=unanswered(observed.status))
 
 
 def _static_checks(ctx: ScenarioContext, results: Results) -> None:
@@ -119,4 +152,5 @@ def _static_checks(ctx: ScenarioContext, results: Results) -> None:
     api_present = (ctx.checkout / "src" / "api").is_dir()
     results.judge(check, api_present and not findings, "no JWT secret default in src/api",
                   "src/api is missing" if not api_present else
-                  f"a JWT secret default is written in the code ({findings[0]})" if findings else "")
+                  f"a JWT secret default is written in the code ({findings[0]})" if findings else "",
+                  failure=decisive("the code says so"))

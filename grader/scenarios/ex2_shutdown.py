@@ -2,7 +2,8 @@
 
 uvicorn alone already lets an in-flight request finish and exits 0 (without bound), so a
 pass needs what only a fix does: the app's own drain and cleanup lines, and an exit within
-the bound while an upstream call never returns.
+the bound while an upstream call never returns. The exit is waited for a margin past the
+bound, so a miss by little (marginal, re-run) is told apart from a miss by far (decisive).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ from grader import contract
 from grader.models import Evidence
 from grader.stack.base import LogLine, ScriptedReply, Stack
 
-from .context import ScenarioContext, Serving, start_serving, upstream_calls_for, warm_up
+from .context import ScenarioContext, Serving, serve, upstream_calls_for, warm_up
 from .http import Observed, unique_prompt
 from .logs import as_evidence, between, matching, unreadable_output
-from .recorder import Check, Results
+from .polling import poll_until
+from .recorder import Check, Results, decisive, marginal, missed_bound, with_margin
 
 EXERCISE = "ex2"
 _SLOW_REPLY_S = 6.0
+_REACH_LLM_S = 45.0  # how long the generate may take to reach the LLM once sent
 _DRAIN = re.compile(
     r"drain|(in[- ]?flight|active|pending|ongoing|remaining|outstanding|open)\W+(\w+\W+){0,2}requests?"
     r"|requests?\W+(\w+\W+){0,3}(in[- ]?flight|active|pending|ongoing|remaining|outstanding|to (complete|finish))",
@@ -33,6 +36,9 @@ _QDRANT_CLOSED = re.compile(r"qdrant.*(clos|shut|disconnect|clean|releas|stop)|(
                             re.IGNORECASE)
 _MLFLOW_ENDED = re.compile(r"mlflow.*(end|finish|clos|terminat|stop|flush|complet)|(end|finish|clos|terminat).*mlflow",
                            re.IGNORECASE)
+_NEVER_REACHED = marginal("the generate never reached the LLM: load delays a request, so nothing was shut down "
+                          "under it")
+_LOGGED = decisive("the process had exited, so its output was complete when judged")
 
 
 def run(ctx: ScenarioContext, results: Results) -> None:
@@ -49,8 +55,8 @@ class _Shutdown:
     warm_up: Observed  # a first generate, answered normally before the one SIGTERM interrupts
     response: Observed
     reached: bool  # the generate was at the LLM when SIGTERM was sent
-    code: int | None  # None: still running at the limit (then killed)
-    took: float  # seconds from SIGTERM to exit (or to the limit)
+    code: int | None  # None: still running past the bound and its margin (then killed)
+    took: float  # seconds from SIGTERM to exit (or to giving up)
     after: list[LogLine]  # output after SIGTERM
     unreadable: str | None  # why the output cannot be judged (a limit hit)
 
@@ -60,9 +66,13 @@ class _Shutdown:
                 Evidence(kind="exit", summary=f"SIGTERM {where}; exit code {self.code} after {self.took:.1f}s"),
                 as_evidence(self.after, "output after SIGTERM", limit=25)]
 
+    def exited_within(self, limit: float) -> bool:
+        return self.code is not None and self.took <= limit
+
 
 def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedReply, limit: float) -> _Shutdown:
-    """Send a generate the LLM answers with ``reply``; once the LLM has it, SIGTERM the API."""
+    """Send a generate the LLM answers with ``reply``; once the LLM has it, SIGTERM the API and
+    wait for its exit up to ``limit`` and its margin."""
     with serving.probe, ThreadPoolExecutor(max_workers=1) as pool:
         try:
             token, login = serving.probe.login()
@@ -71,82 +81,85 @@ def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedRepl
             warmed = warm_up(serving, token)
             stack.llm.script([], then=reply)
             prompt = unique_prompt()
-            future = pool.submit(serving.probe.generate, token, prompt=prompt, timeout=60)
-            _wait_until(lambda: bool(upstream_calls_for(stack, prompt)) or future.done(), 45)
-            reached = bool(upstream_calls_for(stack, prompt))
+            future = pool.submit(serving.probe.generate, token, prompt=prompt, timeout=with_margin(limit) + 15)
+            reached = poll_until(lambda: bool(upstream_calls_for(stack, prompt)),
+                                 lambda at_llm: at_llm or future.done(), _REACH_LLM_S, interval=0.1).last
             sigterm_at = time.time()
             serving.api.send_signal(signal.SIGTERM)
-            code = serving.api.wait_exit(limit)
+            code = serving.api.wait_exit(with_margin(limit))
             took = time.time() - sigterm_at
             if code is not None:
                 future.result()  # a clean drain answers before the exit
         finally:
-            serving.api.kill()
+            serving.api.kill()  # also ends the output readers: what follows reads it all
             stack.llm.script([])
         response = future.result()  # the kill closed the connection: at once
     return _Shutdown(login, warmed, response, reached, code, took, between(serving.api.output(), sigterm_at),
                      unreadable_output(serving.api))
 
 
-def _wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
-
-
 def _drain_with_slow_upstream(ctx: ScenarioContext, stack: Stack, results: Results) -> None:
     limit = ctx.setting("drain_limit_s", 35)
-    serving, failure, evidence = start_serving(ctx, stack)
+    serving = serve(ctx, stack, results, ["ex2.drains_inflight", "ex2.cleanup_logged", "ex2.drain_bounded"])
     if serving is None:
-        results.fail_all(["ex2.drains_inflight", "ex2.cleanup_logged", "ex2.drain_bounded"], failure, [evidence])
         return
     drain, cleanup = Check("ex2.drains_inflight"), Check("ex2.cleanup_logged")
     shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(delay=_SLOW_REPLY_S), limit)
+    api = serving.api
     for check in (drain, cleanup):
         check.extend(shutdown.evidence())
     response = shutdown.response
-    if response.status != 200 or not shutdown.reached:
-        problem = (f"the in-flight generate ended with {response.status or response.error}, not 200"
-                   if shutdown.reached else f"the generate never reached the LLM ({response.summary()})")
-        results.judge(drain, False, "", problem)
+    if not shutdown.reached:
+        results.judge(drain, False, "", f"the generate never reached the LLM ({response.summary()})",
+                      failure=_NEVER_REACHED, api=api)
+    elif response.status != 200:
+        results.judge(drain, False, "", f"the in-flight generate ended with {response.status or response.error}, "
+                                        "not 200",
+                      failure=decisive("the in-flight request was answered otherwise, or dropped by an exit or "
+                                       "a shutdown that outlasted its bound by far"), api=api)
     elif shutdown.unreadable:
-        results.judge(drain, False, "", f"the drain log cannot be judged: {shutdown.unreadable}")
+        results.judge(drain, False, "", f"the drain log cannot be judged: {shutdown.unreadable}",
+                      failure=decisive("the output outgrew its limit, every time"), api=api)
     else:
         results.judge(drain, bool(matching(shutdown.after, _DRAIN)),
                       "the in-flight request completed with 200 and the drain was logged",
                       "the in-flight request completed (uvicorn does that by itself) but no drain of in-flight "
-                      "requests was logged after SIGTERM")
+                      "requests was logged after SIGTERM", failure=_LOGGED, api=api)
     qdrant, mlflow = matching(shutdown.after, _QDRANT_CLOSED), matching(shutdown.after, _MLFLOW_ENDED)
     missing = [name for name, lines in (("Qdrant client closed", qdrant), ("MLflow run ended", mlflow)) if not lines]
-    if shutdown.code is None:
-        results.judge(cleanup, False, "", f"still running {limit:.0f}s after SIGTERM")
+    if not shutdown.exited_within(limit):
+        results.judge(cleanup, False, "", f"still running {limit:.0f}s after SIGTERM",
+                      failure=missed_bound(limit, shutdown.took if shutdown.code is not None else None), api=api)
     elif shutdown.code not in contract.CLEAN_EXIT_CODES:
-        results.judge(cleanup, False, "", f"exit code {shutdown.code} after SIGTERM is not a clean exit (0 or -15)")
+        results.judge(cleanup, False, "", f"exit code {shutdown.code} after SIGTERM is not a clean exit (0 or -15)",
+                      failure=decisive("the exit status does not depend on load"), api=api)
     elif shutdown.unreadable:
-        results.judge(cleanup, False, "", f"the cleanup log cannot be judged: {shutdown.unreadable}")
+        results.judge(cleanup, False, "", f"the cleanup log cannot be judged: {shutdown.unreadable}",
+                      failure=decisive("the output outgrew its limit, every time"), api=api)
     else:
         results.judge(cleanup, not missing, "cleanup logged (Qdrant closed, MLflow run ended), clean exit",
-                      f"no log line after SIGTERM says: {', '.join(missing)}")
+                      f"no log line after SIGTERM says: {', '.join(missing)}", failure=_LOGGED, api=api)
 
 
 def _drain_with_hanging_upstream(ctx: ScenarioContext, stack: Stack, results: Results) -> None:
     limit = ctx.setting("drain_limit_s", 35)
     check = Check("ex2.drain_bounded")
-    serving, failure, evidence = start_serving(ctx, stack)
+    serving = serve(ctx, stack, results, [check.check_id])
     if serving is None:
-        results.fail_all([check.check_id], failure, [evidence])
         return
     shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(hang=True), limit)
     check.extend(shutdown.evidence())
     if not shutdown.reached:
-        results.judge(check, False, "", "the generate never reached the LLM, so no drain could be bounded")
-    elif shutdown.code is None:
+        results.judge(check, False, "", "the generate never reached the LLM, so no drain could be bounded",
+                      failure=_NEVER_REACHED, api=serving.api)
+    elif not shutdown.exited_within(limit):
         results.judge(check, False, "", f"still running {limit:.0f}s after SIGTERM with an upstream call that "
-                                        "never returns: the drain has no deadline")
+                                        "never returns: the drain has no deadline"
+                      + (f" (it exited after {shutdown.took:.1f}s)" if shutdown.code is not None else ""),
+                      failure=missed_bound(limit, shutdown.took if shutdown.code is not None else None),
+                      api=serving.api)
     else:
         results.judge(check, shutdown.code in contract.CLEAN_EXIT_CODES,
                       f"exited cleanly {shutdown.took:.1f}s after SIGTERM despite a never-answering upstream",
-                      f"exited {shutdown.took:.1f}s after SIGTERM but with code {shutdown.code}, not a clean exit")
+                      f"exited {shutdown.took:.1f}s after SIGTERM but with code {shutdown.code}, not a clean exit",
+                      failure=decisive("the exit status does not depend on load"), api=serving.api)

@@ -14,10 +14,10 @@ from typing import Any
 from grader import contract
 from grader.stack.base import Fault, ScriptedReply, Service, Stack
 
-from .context import ScenarioContext, start_serving, upstream_calls, upstream_calls_for, warm_up
+from .context import ScenarioContext, serve, upstream_calls, upstream_calls_for, warm_up
 from .http import Observed, unique_prompt
-from .logs import as_evidence, between, matching, unreadable_output
-from .recorder import Check, Results
+from .logs import as_evidence, between, matching, settle, unreadable_output
+from .recorder import NO_ANSWER, WRONG_ANSWER, Check, FailureCause, Results, decisive, marginal, unanswered
 
 EXERCISE = "ex4"
 _RETRY = re.compile(r"retr(y|ying|ies)|attempt|backoff|back.off", re.IGNORECASE)
@@ -29,15 +29,17 @@ _GROWTH = 1.4  # each backoff gap at least this many times the previous one (jit
 # "About 1 s, 2 s, 4 s": the first retry waits about a second. The SDK's own retries start at
 # 0.5 s (at most), so a first gap under this is the SDK retrying, not the student.
 _FIRST_GAP_S = 0.7
+# Gaps within this fraction under a threshold are "near" it: a backoff that load squeezed.
+_NEAR = 0.15
+_OUTPUT_SETTLED = decisive("the output had settled when judged")
 
 
 def run(ctx: ScenarioContext, results: Results) -> None:
     with ctx.open_stack("ex4") as stack:
-        serving, failure, evidence = start_serving(ctx, stack)
+        serving = serve(ctx, stack, results, _ALL)
         if serving is None:
-            results.fail_all([spec for spec in _ALL], failure, [evidence])
             return
-        with serving.probe:
+        with serving:
             token, _ = serving.probe.login()
             _transient(ctx, stack, serving, token, results)
             errors: list[Observed] = []
@@ -45,8 +47,7 @@ def run(ctx: ScenarioContext, results: Results) -> None:
             errors.append(_bad_request(stack, serving, token, results))
             _mlflow_fallback(ctx, stack, serving, token, results)
             errors.append(_rate_limited(ctx, stack, serving, token, results))
-            _error_bodies(errors, results)
-        serving.api.kill()
+            _error_bodies(errors, results, serving.api)
 
 
 _ALL = ("ex4.retries_transient", "ex4.retries_logged", "ex4.no_retry_on_400", "ex4.rate_limit_surfaces",
@@ -63,31 +64,54 @@ def _transient(ctx, stack: Stack, serving, token, results: Results) -> None:
     calls = upstream_calls_for(stack, prompt)
     stack.llm.script([])
     gaps = [round(b.at - a.at, 2) for a, b in zip(calls, calls[1:])]
-    growing = len(gaps) == 3 and all(later >= _GROWTH * earlier for earlier, later in zip(gaps, gaps[1:]))
-    backoff = growing and gaps[0] >= _FIRST_GAP_S
     check.extend([observed.evidence()])
     check.note("journal", f"{len(calls)} upstream call(s); gaps between them: {gaps} s")
+    api = serving.api
     if observed.status != 200:
         results.judge(check, False, "", f"503, 503, 503 then 200 upstream answered {observed.status or observed.error}"
-                                        f" after {len(calls)} upstream call(s), not 200 after 4")
+                                        f" after {len(calls)} upstream call(s), not 200 after 4",
+                      failure=unanswered(observed.status), api=api)
     elif len(calls) != 4:
         results.judge(check, False, "", f"200, but after {len(calls)} upstream calls instead of 4 "
-                                        "(the SDK's own 2 retries make 3)")
+                                        "(the SDK's own 2 retries make 3)",
+                      failure=decisive("the number of upstream calls does not depend on load"), api=api)
     else:
-        results.judge(check, backoff, f"200 after 4 upstream calls with growing gaps {gaps} s",
+        results.judge(check, _is_backoff(gaps), f"200 after 4 upstream calls with growing gaps {gaps} s",
                       f"200 after 4 upstream calls, but the gaps {gaps} s are not a backoff of about 1, 2, 4 s"
-                      + (" (a first gap under 0.7 s is the SDK's own retry)" if gaps and gaps[0] < _FIRST_GAP_S else ""))
+                      + (" (a first gap under 0.7 s is the SDK's own retry)" if gaps[0] < _FIRST_GAP_S else ""),
+                      failure=_backoff_failure(gaps), api=api)
     if not results.passed(check.check_id):
-        results.not_gradable(logged.check_id, "no retry sequence of the student's to look for (ex4.retries_transient failed)")
+        results.not_gradable(logged.check_id, "no retry sequence of the student's to look for "
+                                              "(ex4.retries_transient failed)",
+                             failure=results.failure_of(check.check_id))
         return
-    if unreadable := unreadable_output(serving.api):
-        results.judge(logged, False, "", f"the retry log cannot be judged: {unreadable}")
+    settle(api)
+    if unreadable := unreadable_output(api):
+        results.judge(logged, False, "", f"the retry log cannot be judged: {unreadable}",
+                      failure=decisive("the output outgrew its limit, every time"), api=api)
         return
-    window = between(serving.api.output(), calls[0].at, calls[-1].at + 1.0)
-    retry_lines = matching(window, _RETRY)
+    # From the first call to the answer, and what the settled output wrote after it.
+    window = between(api.output(), calls[0].at, time.time())
+    retry_lines = [line for line in matching(window, _RETRY) if not _LIBRARY_RETRY.search(line.text)]
     logged.extend([as_evidence(retry_lines or window, f"{len(retry_lines)} retry line(s) between the upstream calls")])
     results.judge(logged, len(retry_lines) >= 3, f"{len(retry_lines)} retries logged",
-                  f"{len(retry_lines)} log line(s) mention the 3 retries")
+                  f"{len(retry_lines)} log line(s) mention the 3 retries", failure=_OUTPUT_SETTLED, api=api)
+
+
+def _is_backoff(gaps: list[float]) -> bool:
+    """Three gaps, each at least ``_GROWTH`` times the one before, the first about a second."""
+    return (len(gaps) == 3 and gaps[0] >= _FIRST_GAP_S
+            and all(later >= _GROWTH * earlier for earlier, later in zip(gaps, gaps[1:])))
+
+
+def _backoff_failure(gaps: list[float]) -> FailureCause:
+    """Marginal when the gaps would be a backoff with thresholds ``_NEAR`` lower: load squeezed
+    or stretched a real backoff; decisive when they are far from one."""
+    relaxed = (gaps[0] >= _FIRST_GAP_S * (1 - _NEAR)
+               and all(later >= _GROWTH * (1 - _NEAR) * earlier for earlier, later in zip(gaps, gaps[1:])))
+    if relaxed:
+        return marginal(f"the gaps {gaps} s are within {_NEAR:.0%} of a backoff's thresholds")
+    return decisive(f"the gaps {gaps} s are far from a backoff of about 1, 2, 4 s")
 
 
 def _unknown_model(stack, serving, token, results: Results) -> Observed:
@@ -97,7 +121,8 @@ def _unknown_model(stack, serving, token, results: Results) -> Observed:
     names = contract.UNKNOWN_MODEL in observed.text
     results.judge(check, observed.status == 404 and names, f"404 naming {contract.UNKNOWN_MODEL}",
                   f"answered {observed.status or observed.error} for an unknown model"
-                  if observed.status != 404 else "404, but the body does not name the model")
+                  if observed.status != 404 else "404, but the body does not name the model",
+                  failure=unanswered(observed.status), api=serving.api)
     return observed
 
 
@@ -112,7 +137,7 @@ def _bad_request(stack, serving, token, results: Results) -> Observed:
     check.note("journal", f"{calls} upstream call(s) for an upstream that keeps answering 400")
     results.judge(check, observed.status == 400 and calls == 1, "400 after exactly one upstream call",
                   f"answered {observed.status or observed.error} after {calls} upstream call(s), "
-                  "not 400 after exactly one")
+                  "not 400 after exactly one", failure=unanswered(observed.status), api=serving.api)
     return observed
 
 
@@ -126,7 +151,8 @@ def _rate_limited(ctx, stack, serving, token, results: Results) -> Observed:
     check.extend([observed.evidence()])
     check.note("journal", f"{calls} upstream call(s) for an upstream that keeps answering 429")
     results.judge(check, observed.status == 429, f"429 surfaced after {calls} upstream call(s)",
-                  f"answered {observed.status or observed.error} for an upstream 429, not 429")
+                  f"answered {observed.status or observed.error} for an upstream 429, not 429",
+                  failure=unanswered(observed.status), api=serving.api)
     return observed
 
 
@@ -156,18 +182,23 @@ def _mlflow_fallback(ctx, stack: Stack, serving, token, results: Results) -> Non
         stack.clear_fault(Service.MLFLOW)
     check.extend([observed.evidence(), as_evidence(troubles, "log lines about the MLflow failure")])
     check.note("file", f"files written during the call that hold the trace: {written[:5]}")
+    api = serving.api
+    lost = decisive(f"nothing kept the trace within {ctx.setting('trace_wait_s', 15):.0f}s of the answer")
     if observed.status != 200:
-        results.judge(check, False, "", f"with MLflow down generate answered {observed.status or observed.error}, not 200")
-    elif not written and (unreadable := unreadable_output(serving.api)):
-        results.judge(check, False, "", f"no fallback file, and the log cannot be judged: {unreadable}")
+        results.judge(check, False, "", f"with MLflow down generate answered {observed.status or observed.error}, not 200",
+                      failure=unanswered(observed.status), api=api)
+    elif not written and (unreadable := unreadable_output(api)):
+        results.judge(check, False, "", f"no fallback file, and the log cannot be judged: {unreadable}",
+                      failure=decisive("the output outgrew its limit, every time"), api=api)
     elif troubles and not kept and not written:
         results.judge(check, False, "", f"200 with MLflow down and {len(troubles)} line(s) about the failure, but the "
                                         "trace was lost: no fallback file, and no such line holds its prompt, model "
-                                        "or request id")
+                                        "or request id", failure=lost, api=api)
     else:
         results.judge(check, bool(kept or written), "200 with MLflow down, and the trace kept "
                       + ("in a fallback file" if written else "in an error log line"),
-                      "200 with MLflow down, but the trace was lost silently (no fallback file, no log line)")
+                      "200 with MLflow down, but the trace was lost silently (no fallback file, no log line)",
+                      failure=lost, api=api)
 
 
 def _error_fields(body: Any) -> set[str]:
@@ -182,7 +213,7 @@ def _error_fields(body: Any) -> set[str]:
     return keys
 
 
-def _error_bodies(errors: list[Observed], results: Results) -> None:
+def _error_bodies(errors: list[Observed], results: Results, api) -> None:
     check = Check("ex4.error_body_fields")
     answered = [observed for observed in errors if observed.status is not None and observed.status >= 400]
     check.extend([observed.evidence() for observed in answered])
@@ -195,7 +226,8 @@ def _error_bodies(errors: list[Observed], results: Results) -> None:
         if missing:
             lacking.append(f"{observed.status} lacks {', '.join(missing)}")
     if not answered:
-        results.judge(check, False, "", "no error response to inspect")
+        results.judge(check, False, "", "no error response to inspect",
+                      failure=NO_ANSWER if any(o.status is None for o in errors) else WRONG_ANSWER, api=api)
     else:
         results.judge(check, not lacking, f"{len(answered)} error bodies carry incident_id, timestamp and a message",
-                      "; ".join(lacking))
+                      "; ".join(lacking), failure=WRONG_ANSWER, api=api)

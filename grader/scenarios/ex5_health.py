@@ -7,16 +7,18 @@ Each dependency is broken in its own stack so the three waits overlap.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from grader import contract
+from grader.models import Failure
 from grader.stack.base import Fault, Service
 
-from .context import ScenarioContext, Serving, start_serving
+from .context import ScenarioContext, Serving, serve
 from .http import Observed
-from .recorder import Check, Results
+from .polling import Polled, poll_until
+from .recorder import NO_ANSWER, WRONG_ANSWER, Check, FailureCause, Results, decisive, marginal
 
 EXERCISE = "ex5"
 _ALIASES = {
@@ -29,7 +31,7 @@ _CHECK_OF = {Service.QDRANT: "ex5.names_qdrant_down", Service.LLM: "ex5.names_ll
 _DOWN_WORDS = {"down", "unhealthy", "error", "failed", "fail", "failure", "unreachable", "degraded",
                "unavailable", "critical", "dead", "offline", "ko", "false"}
 _UP_WORDS = {"up", "healthy", "ok", "pass", "passed", "alive", "available", "online", "true"}
-_POLL_S = 2.0
+_POLL_S = 1.0
 
 
 class Readiness:
@@ -88,73 +90,94 @@ def _health_of(value: Any) -> bool | None:
 def run(ctx: ScenarioContext, results: Results) -> None:
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = [pool.submit(_one_dependency, ctx, service, results) for service in _CHECK_OF]
-        recovered = [future.result() for future in futures]
-    served = [r for r in recovered if r is not None]
-    if len(served) == len(recovered):  # otherwise the stack that never served failed it already
-        check = Check("ex5.recovers")
-        check.extend([last.evidence() for _, last in served])
-        results.judge(check, all(ok for ok, _ in served), "readiness back to 200 after each dependency recovered",
-                      "readiness did not come back to 200 after a dependency recovered")
+        recoveries = [future.result() for future in futures]
+    if any(recovery is None for recovery in recoveries):
+        return  # a stack whose API never served has failed ex5.recovers already
+    check = Check("ex5.recovers")
+    check.extend([recovery.last.evidence() for recovery in recoveries])
+    unseen = [recovery.service.value for recovery in recoveries if not recovery.seen_down]
+    if unseen:
+        # Nothing to recover from: "back to 200" after a failure never seen proves nothing.
+        results.not_gradable(check.check_id, f"readiness never named {', '.join(unseen)} as down, so no recovery "
+                                             "could be seen", failure=_worst(results, recoveries))
+        return
+    stuck = [recovery for recovery in recoveries if not recovery.back]
+    results.judge(check, not stuck, "readiness back to 200 after each dependency recovered",
+                  "readiness did not come back to 200 after "
+                  + ", ".join(f"{r.service.value} recovered (last: {r.last.status or r.last.error})" for r in stuck),
+                  failure=NO_ANSWER if any(r.last.status is None for r in stuck) else
+                  decisive("readiness kept answering otherwise for longer than any cache the contract allows"))
 
 
-def _one_dependency(ctx: ScenarioContext, service: Service, results: Results) -> tuple[bool, Observed] | None:
+@dataclass(frozen=True)
+class _Recovery:
+    """One dependency broken then restored: whether readiness named it down, then came back."""
+
+    service: Service
+    seen_down: bool
+    back: bool
+    last: Observed
+
+
+def _worst(results: Results, recoveries: list[_Recovery]) -> FailureCause:
+    """Marginal when any "named down" check that failed was marginal, else decisive."""
+    causes = [results.failure_of(_CHECK_OF[r.service]) for r in recoveries if not r.seen_down]
+    return next((cause for cause in causes if cause.kind is Failure.MARGINAL), causes[0])
+
+
+def _one_dependency(ctx: ScenarioContext, service: Service, results: Results) -> _Recovery | None:
     wait = ctx.setting("cache_wait_s", 35)
     with ctx.open_stack(f"ex5-{service.value}") as stack:
-        serving, failure, evidence = start_serving(ctx, stack)
+        checks = [_CHECK_OF[service], "ex5.recovers"]
+        if service is Service.QDRANT:
+            checks += ["ex5.ready_when_up", "ex5.liveness_independent"]
+        serving = serve(ctx, stack, results, checks)
         if serving is None:
-            checks = [_CHECK_OF[service], "ex5.recovers"]
-            if service is Service.QDRANT:
-                checks += ["ex5.ready_when_up", "ex5.liveness_independent"]
-            results.fail_all(checks, failure, [evidence])
             return None
-        with serving.probe:
+        with serving:
             token, _ = serving.probe.login()
             readiness = Readiness(serving, token)
             baseline = readiness.ask()
             if service is Service.QDRANT:
-                _ready_when_up(readiness, baseline, results)
+                _ready_when_up(readiness, baseline, results, serving.api)
             check = Check(_CHECK_OF[service])
             stack.inject_fault(service, Fault.DOWN)
-            named, last = _wait_for(readiness, service, want_up=False, wait=wait)
+            down = poll_until(readiness.ask, lambda observed: _named_down(observed, service), wait, _POLL_S)
             stack.clear_fault(service)
-            check.extend([last.evidence()])
-            results.judge(check, named and last.status == 503,
-                          f"503 naming {service.value} as down after {last.elapsed_s:.1f}s",
+            check.extend([down.last.evidence()])
+            results.judge(check, down.satisfied, f"503 naming {service.value} as down after {down.waited_s:.1f}s",
                           f"{readiness.path} never answered 503 naming {service.value} as down within {wait:.0f}s "
-                          f"(last: {last.status or last.error})")
-            # Never 200 with everything up: waiting for it to come "back" would prove nothing.
-            recovered, back = (_wait_for(readiness, service, want_up=True, wait=wait) if baseline.status == 200
-                               else (False, baseline))
+                          f"(last: {down.last.status or down.last.error})",
+                          failure=NO_ANSWER if down.last.status is None else
+                          decisive(f"it answered for {wait:.0f}s, longer than any cache the contract allows, "
+                                   "and never named the dependency down"), api=serving.api)
+            # Never 200 with everything up: no wait can see it come "back".
+            back = (poll_until(readiness.ask, lambda observed: observed.status == 200, wait, _POLL_S)
+                    if baseline.status == 200 else Polled(baseline, False, 0.0))
             if service is Service.QDRANT:
                 _liveness(stack, serving, readiness, wait, results)
-        serving.api.kill()
-        return recovered and back.status == 200, back
+        return _Recovery(service, down.satisfied, back.satisfied, back.last)
 
 
-def _wait_for(readiness: Readiness, service: Service, *, want_up: bool, wait: float) -> tuple[bool, Observed]:
-    """Poll readiness until ``service`` is named up (with 200) or down (with 503)."""
-    deadline = time.monotonic() + wait
-    while True:
-        observed = readiness.ask()
-        state = dependency_state(observed.json, service)
-        if want_up and observed.status == 200:
-            return True, observed
-        if not want_up and state is False and observed.status == 503:
-            return True, observed
-        if time.monotonic() > deadline:
-            return False, observed
-        time.sleep(_POLL_S)
+def _named_down(observed: Observed, service: Service) -> bool:
+    """Readiness answers 503 naming ``service`` as down."""
+    return observed.status == 503 and dependency_state(observed.json, service) is False
 
 
-def _ready_when_up(readiness: Readiness, observed: Observed, results: Results) -> None:
+def _ready_when_up(readiness: Readiness, observed: Observed, results: Results, api) -> None:
     check = Check("ex5.ready_when_up")
     check.extend([observed.evidence()])
     named = [s.value for s in _ALIASES if dependency_state(observed.json, s) is not None]
+    # A 503 naming a dependency down while all are up: a health probe timed out on a loaded machine.
+    degraded = observed.status == 503 and any(dependency_state(observed.json, s) is False for s in _ALIASES)
     results.judge(check, observed.status == 200 and len(named) == len(_ALIASES),
                   f"{readiness.path} answers 200 with checks of {', '.join(named)}",
                   f"{readiness.path} answered {observed.status or observed.error} with every dependency up"
                   if observed.status != 200 else
-                  f"{readiness.path} answered 200 but checks only {named or 'nothing'} of qdrant, litellm, mlflow")
+                  f"{readiness.path} answered 200 but checks only {named or 'nothing'} of qdrant, litellm, mlflow",
+                  failure=NO_ANSWER if observed.status is None else
+                  marginal("it named a dependency down while all were up: a dependency check that timed out under "
+                           "load") if degraded else WRONG_ANSWER, api=api)
 
 
 def _liveness(stack, serving: Serving, readiness: Readiness, wait: float, results: Results) -> None:
@@ -162,12 +185,7 @@ def _liveness(stack, serving: Serving, readiness: Readiness, wait: float, result
     for service in _ALIASES:
         stack.inject_fault(service, Fault.DOWN)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            ready = readiness.ask()
-            if ready.status == 503 or time.monotonic() > deadline:
-                break
-            time.sleep(_POLL_S)
+        ready = poll_until(readiness.ask, lambda observed: observed.status == 503, wait, _POLL_S).last
         alive = serving.probe.call("GET", contract.LIVENESS_PATH, timeout=5)
     finally:
         for service in _ALIASES:
@@ -176,4 +194,6 @@ def _liveness(stack, serving: Serving, readiness: Readiness, wait: float, result
     results.judge(check, alive.status == 200 and ready.status == 503,
                   "/health answers 200 while every dependency is down, readiness 503",
                   f"with every dependency down /health answered {alive.status or alive.error} "
-                  f"and {readiness.path} {ready.status or ready.error}")
+                  f"and {readiness.path} {ready.status or ready.error}",
+                  failure=NO_ANSWER if alive.status is None or ready.status is None else WRONG_ANSWER,
+                  api=serving.api)

@@ -16,10 +16,10 @@ from grader import contract
 from grader.stack.base import LogLine
 
 from . import static
-from .context import ScenarioContext, Serving, start_serving
+from .context import ScenarioContext, Serving, serve
 from .http import Observed
-from .logs import as_evidence, between, is_iso8601, message_of, parse_json_object, unreadable_output
-from .recorder import Check, Results
+from .logs import as_evidence, between, is_iso8601, message_of, parse_json_object, settle, unreadable_output
+from .recorder import NO_ANSWER, WRONG_ANSWER, Check, Results, decisive, marginal, unanswered
 
 EXERCISE = "ex6"
 _REQUIRED_FIELDS = ("timestamp", "level", "message")
@@ -28,55 +28,46 @@ _REQUIRED_FIELDS = ("timestamp", "level", "message")
 def run(ctx: ScenarioContext, results: Results) -> None:
     _no_print(ctx, results)
     with ctx.open_stack("ex6") as stack:
-        serving, failure, evidence = start_serving(ctx, stack)
-        dynamic = ["ex6.json_logs", "ex6.request_id_generated", "ex6.request_id_echoed", "ex6.request_id_in_logs"]
+        serving = serve(ctx, stack, results, ["ex6.json_logs", "ex6.request_id_generated", "ex6.request_id_echoed",
+                                              "ex6.request_id_in_logs"])
         if serving is None:
-            results.fail_all(dynamic, failure, [evidence])
             return
+        api = serving.api
         serving_since = time.time()
-        with serving.probe:
+        with serving:
             token, login = serving.probe.login()
             answers = [login, serving.probe.call("GET", contract.LIVENESS_PATH),
                        serving.probe.call("GET", "/no-such-path-for-the-grader")]
-            _generated_ids(answers, results)
+            _generated_ids(answers, results, api)
             # A first generate sets up what is set up once (an MLflow run, a cache collection),
             # and those lines are no line of the traced request. Then let the output settle and
             # watch a quiet second: whatever logs then (a heartbeat) is background too.
             warm_up = serving.probe.generate(token)
-            _settle(serving.api)
+            settle(api)
             quiet_from = time.time()
             time.sleep(1.0)
             # Two identical traced requests: a request's own lines recur in both, while a one-off
             # background line (set-up finishing late on a loaded machine) lands in one at most.
             traced = [_traced(serving, token) for _ in range(2)]
-            _echoed(traced[0].observed, traced[0].echo, results)
-            if unreadable := unreadable_output(serving.api):
-                results.fail_all(["ex6.request_id_in_logs"], f"the request's log lines cannot be judged: {unreadable}")
+            _echoed(traced[0].observed, traced[0].echo, results, api)
+            if unreadable := unreadable_output(api):
+                results.fail_all(["ex6.request_id_in_logs"], f"the request's log lines cannot be judged: {unreadable}",
+                                 failure=decisive("the output outgrew its limit, every time"))
             else:
                 # A line carrying an earlier request's id is that request's (a late background line).
                 earlier = {observed.header(contract.REQUEST_ID_HEADER) for observed in (*answers, warm_up)} - {None}
-                output = serving.api.output()
-                _ids_in_logs(traced, output, between(output, quiet_from, traced[0].started), earlier, results)
-        serving.api.send_signal(signal.SIGTERM)
-        serving.api.wait_exit(ctx.setting("drain_limit_s", 35))
-        serving.api.kill()
-        if unreadable := unreadable_output(serving.api):
-            results.fail_all(["ex6.json_logs"], f"the log lines cannot all be judged: {unreadable}")
+                output = api.output()
+                _ids_in_logs(traced, output, between(output, quiet_from, traced[0].started), earlier, results, api)
+            api.send_signal(signal.SIGTERM)
+            api.wait_exit(ctx.setting("drain_limit_s", 35))
+        if unreadable := unreadable_output(api):
+            results.fail_all(["ex6.json_logs"], f"the log lines cannot all be judged: {unreadable}",
+                             failure=decisive("the output outgrew its limit, every time"))
         else:
-            _json_lines(between(serving.api.output(), serving_since), results)
+            _json_lines(between(api.output(), serving_since), results, api)
 
 
-def _settle(api, quiet_s: float = 1.0, limit_s: float = 10.0) -> None:
-    """Wait until the API has written nothing for ``quiet_s`` (at most ``limit_s``)."""
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        lines = api.output()
-        if not lines or time.time() - lines[-1].at >= quiet_s:
-            return
-        time.sleep(0.2)
-
-
-def _generated_ids(answers, results: Results) -> None:
+def _generated_ids(answers, results: Results, api) -> None:
     check = Check("ex6.request_id_generated")
     check.extend([observed.evidence() for observed in answers])
     bad = []
@@ -86,16 +77,18 @@ def _generated_ids(answers, results: Results) -> None:
         if value is None or not contract.GENERATED_REQUEST_ID.match(value):
             bad.append(f"{observed.path} -> {value!r}")
     results.judge(check, not bad, "every response carries X-Request-ID as req_ + 16 hex",
-                  f"X-Request-ID missing or not req_ + 16 hex: {'; '.join(bad)}")
+                  f"X-Request-ID missing or not req_ + 16 hex: {'; '.join(bad)}",
+                  failure=NO_ANSWER if any(observed.status is None for observed in answers) else WRONG_ANSWER, api=api)
 
 
-def _echoed(observed, echo: str, results: Results) -> None:
+def _echoed(observed, echo: str, results: Results, api) -> None:
     check = Check("ex6.request_id_echoed")
     value = observed.header(contract.REQUEST_ID_HEADER)
     check.extend([observed.evidence()])
     check.note("request", f"sent X-Request-ID {echo!r}, got {value!r}")
     results.judge(check, value == echo, "the caller's X-Request-ID is echoed",
-                  f"sent X-Request-ID {echo!r}, the response carried {value!r}")
+                  f"sent X-Request-ID {echo!r}, the response carried {value!r}", failure=unanswered(observed.status),
+                  api=api)
 
 
 def _source(line: LogLine) -> str:
@@ -121,7 +114,7 @@ def _traced(serving: Serving, token: str | None) -> _Traced:
     observed = serving.probe.generate(token, headers={contract.REQUEST_ID_HEADER: echo})
     # Lines logged after the response still belong to it, and on a loaded machine they
     # arrive late: the window closes once the output has settled.
-    _settle(serving.api)
+    settle(serving.api)
     return _Traced(observed, echo, observed.header(contract.REQUEST_ID_HEADER) or echo, started, time.time())
 
 
@@ -138,14 +131,17 @@ def _shape(line: LogLine) -> str:
 
 
 def _ids_in_logs(traced: list[_Traced], output: list[LogLine], quiet: list[LogLine], earlier: set[str],
-                 results: Results) -> None:
+                 results: Results, api) -> None:
     check = Check("ex6.request_id_in_logs")
     first, second = traced
     window = between(output, first.started, first.finished)
     window_again = between(output, second.started, second.finished)
-    check.extend([as_evidence(window, f"lines written while request {first.request_id} ran"),
+    # A request's lines are found by its id first, wherever they arrived (a loaded machine
+    # delivers some after the next request began), and by time only as a second signal.
+    carrying = [line for line in between(output, first.started) if first.request_id in line.text]
+    check.extend([as_evidence(carrying, f"lines carrying the request's id {first.request_id}"),
+                  as_evidence(window, f"lines written while request {first.request_id} ran"),
                   as_evidence(window_again, f"lines written while the same request, id {second.request_id}, ran again")])
-    carrying = [line for line in window if first.request_id in line.text]
     # Not lines of the request: uvicorn's access line (written after the app returned,
     # outside the request's context), whatever also logged while no request ran, lines
     # carrying the id of an earlier request, and lines the identical second request did not
@@ -155,16 +151,24 @@ def _ids_in_logs(traced: list[_Traced], output: list[LogLine], quiet: list[LogLi
     again = _own_lines(window_again, background, earlier | {first.request_id})
     recurring = {_shape(line) for line in again if second.request_id not in line.text}
     lacking = [line for line in own if first.request_id not in line.text and _shape(line) in recurring]
-    if not carrying:
-        results.judge(check, False, "", f"no log line written during the request carries its id {first.request_id}")
+    settled = decisive("the output had settled when judged, and the request's lines were found by its id first")
+    if not carrying and not own:
+        # An empty window decides nothing: the request's lines may simply not have come yet.
+        results.not_gradable(check.check_id, f"the API wrote no line for request {first.request_id}, even once its "
+                                             "output settled: nothing to judge",
+                             failure=marginal("an empty window decides nothing"))
+    elif not carrying:
+        results.judge(check, False, "", f"none of the {len(own)} lines the request wrote carries its id "
+                                        f"{first.request_id}, e.g. {own[0].text[:120]!r}", failure=settled, api=api)
     elif lacking:
         results.judge(check, False, "", f"{len(lacking)} of {len(own)} lines of the request lack its id, "
-                                        f"e.g. {lacking[0].text[:120]!r}")
+                                        f"e.g. {lacking[0].text[:120]!r}", failure=settled, api=api)
     else:
-        results.judge(check, True, f"all {len(own)} lines of the request carry {first.request_id}", "")
+        results.judge(check, True, f"all {len(own)} lines of the request carry {first.request_id}", "",
+                      failure=settled, api=api)
 
 
-def _json_lines(lines: list[LogLine], results: Results) -> None:
+def _json_lines(lines: list[LogLine], results: Results, api) -> None:
     check = Check("ex6.json_logs")
     problems: list[str] = []
     offenders: list[LogLine] = []
@@ -182,12 +186,15 @@ def _json_lines(lines: list[LogLine], results: Results) -> None:
                 continue
         offenders.append(line)
     check.extend([as_evidence(offenders or lines, f"{len(offenders)} of {len(lines)} lines are not structured")])
+    complete = decisive("the process had ended, so its output was complete when judged")
     if not lines:
-        results.judge(check, False, "", "the API wrote no log line at all while serving requests")
+        results.judge(check, False, "", "the API wrote no log line at all while serving requests",
+                      failure=complete, api=api)
     else:
         results.judge(check, not offenders, f"all {len(lines)} lines are JSON with timestamp, level, message",
                       f"{len(offenders)} of {len(lines)} lines are not JSON with timestamp, level, message "
-                      f"(first: {problems[0] if problems else ''}: {offenders[0].text[:120]!r})" if offenders else "")
+                      f"(first: {problems[0] if problems else ''}: {offenders[0].text[:120]!r})" if offenders else "",
+                      failure=complete, api=api)
 
 
 def _no_print(ctx: ScenarioContext, results: Results) -> None:
@@ -201,4 +208,4 @@ def _no_print(ctx: ScenarioContext, results: Results) -> None:
     results.judge(check, api_present and not findings and not unreadable, "no print() call in src/api",
                   "src/api is missing" if not api_present else
                   f"{len(findings)} print() call(s), first {findings[0]}" if findings else
-                  f"could not parse {', '.join(unreadable)}")
+                  f"could not parse {', '.join(unreadable)}", failure=decisive("the code says so"))

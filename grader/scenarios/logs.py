@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime
 from typing import Any, Iterable, Sequence
 
@@ -53,6 +54,19 @@ def is_uvicorn_shutdown_line(line: LogLine) -> bool:
 def matching(lines: Iterable[LogLine], pattern: re.Pattern[str]) -> list[LogLine]:
     """Lines whose message matches, uvicorn's own shutdown lines excluded."""
     return [line for line in lines if not is_uvicorn_shutdown_line(line) and pattern.search(message_of(line))]
+
+
+def settle(api: ApiProcess, quiet_s: float = 1.0, limit_s: float = 10.0) -> bool:
+    """Wait until the API has written nothing for ``quiet_s`` (at most ``limit_s``); whether it
+    settled. Lines are stamped when the grader reads them: on a loaded machine a request's own
+    lines arrive after its answer, so a window is judged only once the output is quiet."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        lines = api.output()
+        if not lines or time.time() - lines[-1].at >= quiet_s:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def unreadable_output(api: ApiProcess) -> str | None:

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 from grader.checks import CHECKS
-from grader.models import CheckResult, CheckStatus, Evidence
+from grader.models import CheckResult, CheckStatus, Evidence, Failure
 from grader.stack.base import Stack, SubmissionUnrunnable
 
 from . import SCENARIOS
-from .context import ScenarioContext
+from .context import ScenarioContext, StartGate
 from .deadline import GradingClock, RunDeadline, TimeLimitHit
-from .recorder import Results
+from .recorder import Results, decisive
 
 
 def run_scenario(ctx: ScenarioContext) -> list[CheckResult]:
@@ -23,32 +23,37 @@ def run_scenario(ctx: ScenarioContext) -> list[CheckResult]:
 
     A scenario that ends with an ``error`` (the grader or the machine failed) is run once
     more in fresh stacks before the error is reported. Then the fairness rule: a scenario
-    with a failed dynamic check is run once more in fresh stacks, and a check that passes
-    there is ``flaky`` (see ``rerun_verdict``).
+    with a *marginal* failure (one that load could have decided) is run once more in fresh
+    stacks, and a marginal failure that passes there is ``flaky`` (see ``rerun_verdict``).
+    Decisive failures stand as observed and never cost a re-run.
     """
     checks, unrunnable = _attempt(ctx)
     if any(check.status is CheckStatus.ERROR for check in checks):
         checks, unrunnable = _attempt(ctx)
-    failed = any(check.status is CheckStatus.FAILED and not CHECKS[check.check_id].static for check in checks)
     # An install or build the submission broke fails the same way every time: no re-run.
-    if not failed or unrunnable:
+    if unrunnable or not any(_rerun_worthy(check) for check in checks):
         return checks
     again = {check.check_id: check for check in _attempt(ctx)[0]}
     return [rerun_verdict(check, again[check.check_id]) for check in checks]
 
 
+def _rerun_worthy(check: CheckResult) -> bool:
+    return (check.status in (CheckStatus.FAILED, CheckStatus.NOT_GRADABLE) and check.failure is Failure.MARGINAL
+            and not CHECKS[check.check_id].static)
+
+
 def rerun_verdict(first: CheckResult, rerun: CheckResult) -> CheckResult:
     """The fairness rule: the verdict of a check given its first run and its re-run.
 
-    A pass stands. A failure (or ``not_gradable``) that passes when re-run is ``flaky``:
-    credited, since the submission did it and the failure did not reproduce, and listed for a
-    human look; one that does not pass again stands, noting the re-run. An ``error`` gives way
-    to the re-run's verdict.
+    A pass stands, and so does a decisive failure. A marginal failure (or ``not_gradable``)
+    that passes when re-run is ``flaky``: credited, since the submission did it and the failure
+    did not reproduce, and listed for a human look; one that does not pass again stands,
+    noting the re-run. An ``error`` gives way to the re-run's verdict.
     """
-    if first.status is CheckStatus.PASSED or CHECKS[first.check_id].static:
-        return first
     if first.status is CheckStatus.ERROR:
         return rerun
+    if not _rerun_worthy(first):
+        return first
     if rerun.status is CheckStatus.PASSED:
         return first.model_copy(update={
             "status": CheckStatus.FLAKY,
@@ -78,7 +83,8 @@ def _run(ctx: ScenarioContext, results: Results) -> tuple[list[CheckResult], boo
         SCENARIOS[ctx.exercise].run(ctx, results)
     except SubmissionUnrunnable as exc:
         unrunnable = True
-        results.fail_all(results.undecided(), str(exc))
+        results.fail_all(results.undecided(), str(exc),
+                         failure=decisive("a submission that cannot install or build fails the same way every time"))
     except TimeLimitHit:
         pass  # every undecided check already failed, naming the limit
     except Exception as exc:  # noqa: BLE001 - a grader bug must become "error", never a lost grading
@@ -116,7 +122,8 @@ def run_on_backend(open_stack: Callable[[str], AbstractContextManager[Stack]], c
                    on_finished: Callable[[str, list[CheckResult]], None] = lambda exercise, checks: None,
                    abort: Callable[[], None] = lambda: None) -> dict[str, CheckResult]:
     """The scenarios of ``exercises``, each opening its stacks with ``open_stack`` (any backend's)."""
+    starts = StartGate()  # one per grading: an API that cannot start is learned once
     contexts = [ScenarioContext(exercise=exercise, checkout=checkout, open_stack=open_stack,
-                                settings=settings.get(exercise, {}), clock=clock)
+                                settings=settings.get(exercise, {}), clock=clock, starts=starts)
                 for exercise in exercises]
     return run_scenarios(contexts, on_finished, abort)

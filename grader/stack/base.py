@@ -117,6 +117,10 @@ class ApiProcess(Protocol):
         """Every limit the API ran into, named ("memory limit hit (1 GiB)...; killed",
         "output limit hit: N bytes dropped"), or None."""
 
+    def fatal_limit(self) -> str | None:
+        """The limit that stopped the API (memory, processes, disk), named, or None: what every
+        check its death decided must name (an output cut is no death)."""
+
     def kill(self) -> None:
         """Kill the API and everything it started; idempotent."""
 

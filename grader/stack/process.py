@@ -136,20 +136,30 @@ class LocalApiProcess:
                 # A detached descendant that survived could still hold the pipe open.
                 reader.join(timeout=2)
 
-    def limit_hit(self) -> str | None:
-        """Every limit the API ran into, named (``None`` if none): the one that killed it
-        (memory, processes, disk) and the output it lost past the output limit."""
-        hits = []
-        if self._confined is not None and (killer := self._confined.limit_hit()):
-            # The watcher kills on a hit, unless the limit made the API exit first (EFBIG).
-            hits.append(killer if self.exit_code is not None and self.exit_code >= 0 else f"{killer}; killed")
-        elif self._confined is not None and self._confined.cgroup is None and self._mentions(_MEMORY_ERRORS):
+    def fatal_limit(self) -> str | None:
+        """The sandbox limit that stopped the API (memory, processes, disk), named, or None."""
+        if self._confined is None:
+            return None
+        if killer := self._confined.limit_hit():
+            return killer
+        if self._confined.cgroup is None and self._mentions(_MEMORY_ERRORS):
             limit = human_bytes(self._confined.confinement.isolation.limits.address_space_bytes)
-            hits.append(f"memory limit probably hit (address space {limit})")
-        elif self._confined is not None and self._mentions(_FILE_TOO_LARGE):
+            return f"memory limit probably hit (address space {limit})"
+        if self._mentions(_FILE_TOO_LARGE):
             # The per-file limit's EFBIG, from a file in the sandbox's own /tmp, gone with it.
             limit = human_bytes(self._confined.confinement.isolation.limits.disk_bytes)
-            hits.append(f"disk limit hit (a file reached {limit})")
+            return f"disk limit hit (a file reached {limit})"
+        return None
+
+    def limit_hit(self) -> str | None:
+        """Every limit the API ran into, named (``None`` if none): the one that stopped it
+        (memory, processes, disk) and the output it lost past the output limit."""
+        hits = []
+        if killer := self.fatal_limit():
+            # The watcher kills on a hit, unless the limit made the API exit first (EFBIG).
+            watched = self._confined is not None and self._confined.limit_hit() is not None
+            exited_by_itself = self.exit_code is not None and self.exit_code >= 0
+            hits.append(f"{killer}; killed" if watched and not exited_by_itself else killer)
         if self.dropped_bytes:
             hits.append(f"output limit hit: {self.dropped_bytes} bytes dropped")
         return "; ".join(hits) or None

@@ -154,14 +154,19 @@ class ContainerApi:
             self._forks_refused = any(forks_refused(path) for path in dirs if path.is_dir())
         return self._forks_refused
 
-    def limit_hit(self) -> str | None:
+    def fatal_limit(self) -> str | None:
         """The memory limit when the engine's OOM killer ended it, the process limit when a fork
-        was refused, and the output past its limit."""
+        was refused."""
         hits = []
         if self.exit_code is not None and self._container.attrs["State"].get("OOMKilled"):
             hits.append(f"memory limit hit ({human_bytes(self._limits.memory_bytes)}); killed")
         if self._note_forks_refused():
             hits.append(process_limit_hit(self._limits.processes))
+        return "; ".join(hits) or None
+
+    def limit_hit(self) -> str | None:
+        """The limits of ``fatal_limit``, and the output past its limit."""
+        hits = [hit for hit in (self.fatal_limit(),) if hit]
         if self.dropped_bytes:
             hits.append(f"output limit hit: {self.dropped_bytes} bytes dropped")
         return "; ".join(hits) or None
