@@ -42,9 +42,11 @@ _LOGGED = decisive("the process had exited, so its output was complete when judg
 
 
 def run(ctx: ScenarioContext, results: Results) -> None:
-    with ctx.open_stack("ex2") as stack:
-        _drain_with_slow_upstream(ctx, stack, results)
-        _drain_with_hanging_upstream(ctx, stack, results)
+    # Each case SIGTERMs its own API in its own stack, side by side: the drains overlap.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        cases = [pool.submit(case, ctx, results) for case in (_drain_with_slow_upstream, _drain_with_hanging_upstream)]
+        for case in cases:
+            case.result()
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,15 @@ def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedRepl
                      unreadable_output(serving.api))
 
 
-def _drain_with_slow_upstream(ctx: ScenarioContext, stack: Stack, results: Results) -> None:
+def _drain_with_slow_upstream(ctx: ScenarioContext, results: Results) -> None:
+    with ctx.open_stack("ex2-slow") as stack:
+        serving = serve(ctx, stack, results, ["ex2.drains_inflight", "ex2.cleanup_logged"])
+        if serving is not None:
+            _judge_slow_drain(ctx, stack, serving, results)
+
+
+def _judge_slow_drain(ctx: ScenarioContext, stack: Stack, serving: Serving, results: Results) -> None:
     limit = ctx.setting("drain_limit_s", 35)
-    serving = serve(ctx, stack, results, ["ex2.drains_inflight", "ex2.cleanup_logged", "ex2.drain_bounded"])
-    if serving is None:
-        return
     drain, cleanup = Check("ex2.drains_inflight"), Check("ex2.cleanup_logged")
     shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(delay=_SLOW_REPLY_S), limit)
     api = serving.api
@@ -141,12 +147,16 @@ def _drain_with_slow_upstream(ctx: ScenarioContext, stack: Stack, results: Resul
                       f"no log line after SIGTERM says: {', '.join(missing)}", failure=_LOGGED, api=api)
 
 
-def _drain_with_hanging_upstream(ctx: ScenarioContext, stack: Stack, results: Results) -> None:
+def _drain_with_hanging_upstream(ctx: ScenarioContext, results: Results) -> None:
+    with ctx.open_stack("ex2-hang") as stack:
+        serving = serve(ctx, stack, results, ["ex2.drain_bounded"])
+        if serving is not None:
+            _judge_bounded_drain(ctx, stack, serving, results)
+
+
+def _judge_bounded_drain(ctx: ScenarioContext, stack: Stack, serving: Serving, results: Results) -> None:
     limit = ctx.setting("drain_limit_s", 35)
     check = Check("ex2.drain_bounded")
-    serving = serve(ctx, stack, results, [check.check_id])
-    if serving is None:
-        return
     shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(hang=True), limit)
     check.extend(shutdown.evidence())
     if not shutdown.reached:

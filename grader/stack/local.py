@@ -1,9 +1,10 @@
 """The local backend: the exam's services as processes on loopback, no Docker needed.
 
 ``LocalBackend`` is one grading run: it installs the submission's environment once and
-starts the one real MLflow server every scenario shares. ``LocalStack`` is one scenario's
-stack: its own copy of the submission, its own stand-ins (LLM, Qdrant, TEI) and a fault
-proxy in front of every dependency, MLflow included, so faults never cross stacks.
+starts the one real MLflow server every scenario shares, and the fork server its stacks' stand-ins
+come from. ``LocalStack`` is one scenario's stack: its own copy of the submission, its own
+stand-ins (LLM, Qdrant, TEI, in a process of their own) and a fault proxy in front of every
+dependency, MLflow included, so faults never cross stacks.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Protocol, Sequence
 
 from grader import contract
 from grader.sandbox import Confinement, Isolation
@@ -23,6 +24,8 @@ from grader.stack.faults import FaultProxy
 from grader.stack.mlflow_server import MlflowServer
 from grader.stack.ports import free_port
 from grader.stack.process import LocalApiProcess
+from grader.stack.services.control import LLMControl
+from grader.stack.services.host import ServicesHost
 from grader.stack.services.process import ServicesProcess
 from grader.stack.venv import VenvResult, ensure_venv, requirements_problem
 
@@ -30,6 +33,20 @@ _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 # The stand-ins start in ~1 s on an idle machine; a loaded CI runner grading several
 # submissions at once has been seen to need more than 10 s.
 _SERVICES_START_S = 60.0
+
+
+class StandIns(Protocol):
+    """One stack's LLM, Qdrant and TEI stand-ins (a ``ServicesProcess`` or a forked set)."""
+
+    llm: LLMControl
+
+    def url(self, service: Service) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def _standalone_stand_ins() -> StandIns:
+    return ServicesProcess.start(timeout=_SERVICES_START_S)
 
 
 class LocalBackend:
@@ -62,6 +79,9 @@ class LocalBackend:
             elif self._problem is None:
                 # The install and MLflow's start-up are both slow: overlap them.
                 self._venv = pool.submit(prepare_venv, self.checkout, self.cache_root, self.isolation)
+            host = ServicesHost.start(self.workdir / "stand-ins", timeout=_SERVICES_START_S)
+            self._exit.callback(host.close)
+            self._spawn_stand_ins = lambda: host.spawn(timeout=_SERVICES_START_S)
             mlflow = self._exit.enter_context(MlflowServer(self.workdir / "mlflow"))
             self.mlflow_url = mlflow.url
             if self._venv is not None:
@@ -81,7 +101,8 @@ class LocalBackend:
         if self._problem is not None:
             raise SubmissionUnrunnable(self._problem)
         assert self.venv.python is not None
-        return LocalStack(name, self.checkout, self.venv.python, self.mlflow_url, self.workdir, self.isolation)
+        return LocalStack(name, self.checkout, self.venv.python, self.mlflow_url, self.workdir, self.isolation,
+                          start_stand_ins=self._spawn_stand_ins)
 
 
 def prepare_venv(checkout: Path, cache_root: Path, isolation: Isolation | None = None) -> VenvResult:
@@ -106,8 +127,12 @@ class LocalStack:
     """One scenario's stack; as a context manager it owns every process it started."""
 
     def __init__(self, name: str, checkout: Path, python: Path, mlflow_url: str, workdir: Path,
-                 isolation: Isolation | None = None) -> None:
+                 isolation: Isolation | None = None,
+                 start_stand_ins: Callable[[], StandIns] = _standalone_stand_ins) -> None:
+        """``start_stand_ins``: where the stack's stand-ins come from (default: a process of
+        their own; a grading forks them from its ``ServicesHost``)."""
         self.name = name
+        self._start_stand_ins = start_stand_ins
         self.isolation = isolation or Isolation.none()
         self._checkout = checkout
         self._python = python
@@ -126,7 +151,7 @@ class LocalStack:
             self.home = self._root / "home"
             self.home.mkdir()
             (self._root / "tmp").mkdir()
-            services = ServicesProcess.start(timeout=_SERVICES_START_S)
+            services = self._start_stand_ins()
             self._exit.callback(services.close)
             self.llm = services.llm
             for service in (Service.LLM, Service.QDRANT, Service.TEI):

@@ -4,7 +4,8 @@
 every port it serves (0, the default, lets the system choose, which avoids races between
 stacks), then prints one JSON line ``{"ready": true, "pid", "llm_url", "control_url",
 "qdrant_url", "tei_url"}`` (the served ones) on stdout. A compose stack runs one service per
-container with ``--serve``.
+container with ``--serve``; a local grading forks one such set per stack from a fork server
+(``grader.stack.services.forkserver``), which calls ``serve`` with its own announcement.
 It serves until SIGTERM or SIGINT, or until its parent dies, and then exits 0.
 """
 
@@ -17,7 +18,7 @@ import json
 import os
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -58,12 +59,21 @@ def _url(sock: socket.socket) -> str:
     return f"http://{host}:{port}"
 
 
-async def _serve(args: argparse.Namespace) -> None:
+def _print_ready(ready: dict[str, object]) -> None:
+    print(json.dumps(ready), flush=True)
+
+
+async def serve(args: argparse.Namespace, announce: Callable[[dict[str, object]], None] = _print_ready,
+                hang_up: int | None = None) -> None:
+    """Serve what ``args`` asks for until a signal, the parent's death, or (when given) the file
+    descriptor ``hang_up`` reading end of file; ``announce`` gets the ready line once all listen."""
     parent = os.getppid()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if hang_up is not None:
+        loop.add_reader(hang_up, stop.set)  # nothing is ever sent on it: readable means closed
 
     script, journal = Script(), list[JournalEntry]()
     ports = {"llm": args.llm_port, "control": args.control_port, "qdrant": args.qdrant_port, "tei": args.tei_port}
@@ -87,8 +97,7 @@ async def _serve(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.01)
 
     watchdog = asyncio.create_task(_stop_when_orphaned(parent, stop))
-    ready = {"ready": True, "pid": os.getpid()} | {f"{name}_url": _url(s) for name, s in sockets.items()}
-    print(json.dumps(ready), flush=True)
+    announce({"ready": True, "pid": os.getpid()} | {f"{name}_url": _url(s) for name, s in sockets.items()})
 
     await stop.wait()
     watchdog.cancel()
@@ -106,7 +115,8 @@ async def _stop_when_orphaned(parent: int, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def main(argv: list[str] | None = None) -> None:
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line of one set of stand-ins, parsed (defaults: every service, any free port)."""
     parser = argparse.ArgumentParser(prog="python -m grader.stack.services", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     for name in ("llm", "control", "qdrant", "tei"):
@@ -116,7 +126,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--serve", type=lambda text: text.split(","), default=["llm", "qdrant", "tei"],
                         help="comma-separated subset of llm,qdrant,tei (the LLM comes with its control API)")
     parser.add_argument("--token", required=True, help="bearer token of the LLM control API")
-    asyncio.run(_serve(parser.parse_args(argv)))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    asyncio.run(serve(arguments(argv)))
 
 
 if __name__ == "__main__":
