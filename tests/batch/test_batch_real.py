@@ -16,6 +16,7 @@ import pytest
 
 from fixtures.build import build_fixture
 from grader.batch.record import SubmissionStatus, read_records
+from tests.needs import unavailable
 
 pytestmark = pytest.mark.slow
 
@@ -79,7 +80,7 @@ def test_a_batch_grades_on_the_backend_it_is_given(tmp_path):
 
     problem = engine_problem() or missing_requirements()
     if problem:
-        pytest.skip(f"compose backend unavailable here: {problem}")
+        unavailable(f"compose backend unavailable here: {problem}")
     roster = tmp_path / "roster.csv"
     roster.write_text(f"student_id,repo_url\ns1,file://{build_fixture('no-src-api')}\n", encoding="utf-8")
     out = tmp_path / "out"

@@ -18,6 +18,7 @@ from grader.batch.outputs import write_outputs
 from grader.report.exports import gradescope_results, prairielearn_results, render_junit, render_summary
 from grader.report.gradebook import render_gradebook, safe_cell
 from tests.batch.samples import sample_records
+from tests.needs import unavailable
 from tests.report.lms_formats import validate_gradescope, validate_junit, validate_prairielearn
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -136,8 +137,7 @@ def _chromium() -> str | None:
 def test_summary_renders_in_a_headless_browser(records, tmp_path):
     browser = _chromium()
     if browser is None:
-        print("chromium is absent: apt-get install -y chromium")
-        pytest.skip("chromium is absent (apt-get install -y chromium)")
+        unavailable("chromium is absent (apt-get install -y chromium)")
     page = tmp_path / "summary.html"
     page.write_text(render_summary(records), encoding="utf-8")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

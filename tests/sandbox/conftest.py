@@ -1,4 +1,5 @@
-"""Real bubblewrap, namespaces and cgroups: skipped with the reason when the machine lacks them."""
+"""Real bubblewrap, namespaces and cgroups: skipped with the reason when the machine lacks them
+(a failure in CI)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from grader.sandbox import Confinement, Isolation, Limits, detect
 from grader.stack.process import LocalApiProcess
+from tests.needs import unavailable
 
 # Small limits: every runaway is stopped within seconds.
 TEST_LIMITS = Limits(memory_bytes=256 * 2**20, processes=64, output_bytes=200_000, disk_bytes=64 * 2**20)
@@ -19,14 +21,14 @@ TEST_LIMITS = Limits(memory_bytes=256 * 2**20, processes=64, output_bytes=200_00
 def isolation() -> Isolation:
     found = detect(TEST_LIMITS)
     if found.bwrap is None:
-        pytest.skip(f"no usable bubblewrap: {'; '.join(found.missing)}")
+        unavailable(f"no usable bubblewrap: {'; '.join(found.missing)}")
     return found
 
 
 @pytest.fixture(scope="session")
 def full_isolation(isolation: Isolation) -> Isolation:
     if isolation.missing:
-        pytest.skip(f"protections missing on this machine: {'; '.join(isolation.missing)}")
+        unavailable(f"protections missing on this machine: {'; '.join(isolation.missing)}")
     return isolation
 
 
