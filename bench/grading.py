@@ -29,7 +29,7 @@ from grader.cache import default_cache_root
 from grader.models import CheckResult
 from grader.pipeline import DEFAULT_RUBRIC, GradeRequest, grade
 from grader.rubric import load_rubric
-from grader.stack.local import LocalStack, prepare_venv
+from grader.stack.local import LocalBackend
 
 
 class _Timing:
@@ -91,18 +91,22 @@ def _kind(command: str) -> str:
     return "other"
 
 
-def _api_start_s(path: Path) -> float:
-    """Seconds until the reference's API answers HTTP in a fresh local stack (venv cached)."""
-    venv = prepare_venv(path, default_cache_root())
+def _api_starts_s(path: Path, count: int) -> list[float]:
+    """Seconds until the reference's API answers HTTP, ``count`` times, each in a fresh stack
+    of one local backend (venv cached, MLflow up), one after another."""
     with tempfile.TemporaryDirectory(prefix="bench-start-") as work:
-        with LocalStack("bench", path, venv.python, "http://127.0.0.1:9", Path(work)) as stack:
-            api = stack.start_api()
-            try:
-                if not api.wait_until_serving(120):
-                    raise SystemExit(f"the reference did not start: {api.startup_failure_reason()}")
-                return time.time() - api.started_at
-            finally:
-                api.kill()
+        with LocalBackend(path, Path(work), default_cache_root()) as backend:
+            seconds = []
+            for n in range(count):
+                with backend.open_stack(f"bench-{n}") as stack:
+                    api = stack.start_api()
+                    try:
+                        if not api.wait_until_serving(120):
+                            raise SystemExit(f"the reference did not start: {api.startup_failure_reason()}")
+                        seconds.append(time.time() - api.started_at)
+                    finally:
+                        api.kill()
+            return seconds
 
 
 def _grade(name: str) -> tuple[float, float, dict[str, float], dict[str, float]]:
@@ -121,7 +125,7 @@ def main() -> None:
     reference = build_fixture("reference")
     grade(GradeRequest(source=str(reference), only=frozenset({"ex1"}), with_diff=False))  # warm the venv cache
     hang_bound = load_rubric(DEFAULT_RUBRIC).exercises["ex3"].settings["hang_limit_s"]
-    start = statistics.median(_api_start_s(reference) for _ in range(3))
+    start = statistics.median(_api_starts_s(reference, 3))
     floor = start + hang_bound
     walls: dict[str, list[float]] = {"reference": [], "starter": []}
     for _ in range(args.rounds):
