@@ -17,6 +17,9 @@ SANDBOX_MISSING = detect().missing
 GRADED = sorted(name for name, expected in MANIFEST.fixtures.items()
                 if not (expected.needs_sandbox and SANDBOX_MISSING))
 REPEATED = "reference"
+# The handout as students receive it, and made to start: each must score 0, every check failed or
+# not gradable (a fixture of these names missing from the manifest is simply not checked).
+STARTERS = frozenset({"starter", "handout"})
 # CI treats a missing protection as a failure, never a reason to grade less (.ci/run installs them).
 IN_CI = bool(os.environ.get("CI"))
 CANARY = ("GRADER_CANARY_TOKEN", f"canary-{uuid.uuid4().hex}")

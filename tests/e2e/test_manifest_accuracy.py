@@ -33,8 +33,9 @@ from fixtures.accuracy import checks_of, credits, describe, flaky, mismatches, v
 from fixtures.build import build_fixture
 from fixtures.hostile import HOSTILE_TEXT
 from grader.checks import CHECKS
+from grader.models import CheckStatus
 from grader.report import Audience, render_html, render_json, render_markdown, render_terminal
-from tests.e2e.graded import CANARY, IN_CI, MANIFEST, REPEATED, SANDBOX_MISSING
+from tests.e2e.graded import CANARY, IN_CI, MANIFEST, REPEATED, SANDBOX_MISSING, STARTERS
 from tests.report.lms_formats import validate_gradescope, validate_junit, validate_prairielearn
 
 
@@ -81,6 +82,15 @@ def test_reference_scores_full_marks(gradings):
     report = gradings["reference"][0].report
     assert report.points == report.max_points == 100
     assert report.complete and report.band == "excellence"
+
+
+@pytest.mark.parametrize("name", sorted(name for name in MANIFEST.fixtures if name in STARTERS))
+def test_the_handout_earns_nothing(gradings, name):
+    """Every fork starts from the handout: what it does before any fix is worth no point."""
+    graded = _graded(gradings, name)
+    earned = [f"{c.check_id}: {c.status.value} ({c.reason})" for c in checks_of(graded)
+              if c.status not in (CheckStatus.FAILED, CheckStatus.NOT_GRADABLE)]
+    assert not earned and graded.report.points == 0, earned
 
 
 def _renders(graded) -> dict[str, str]:
