@@ -28,9 +28,8 @@ EXERCISE = "ex2"
 _SLOW_REPLY_S = 6.0
 _REACH_LLM_S = 45.0  # how long the generate may take to reach the LLM once sent
 # SIGTERM comes once the never-answered call has hung this long, not the instant it reached the
-# LLM: an app without a drain deadline of its own then exits when its LLM timeout (about 30 s
-# by the contract) ends the call, ~27 s after SIGTERM, or ~32 s when its retries stretch the
-# call to a 35 s budget: neither sits on the 30 s bound.
+# LLM: an app without a drain deadline of its own, whose LLM timeout (about 30 s by the contract)
+# ends the call, then exits ~27 s after SIGTERM, clear of the 30 s bound instead of on it.
 _HANG_BEFORE_SIGTERM_S = 3.0
 _DRAIN = re.compile(
     r"drain|(in[- ]?flight|active|pending|ongoing|remaining|outstanding|open)\W+(\w+\W+){0,2}requests?"
