@@ -90,7 +90,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> GradeRepor
     # The local sandbox is detected (and --require-sandbox refused) before anything is fetched;
     # on compose, every process of the submission runs in a container.
     limits = Limits.from_settings(rubric.limits)
-    clock = GradingClock.starting_now(limits.scenario_s, limits.submission_s)
+    clock = GradingClock.starting_now(limits.scenario_s, limits.submission_s, limits.startup_s)
     isolation = detect(limits, require=request.require_sandbox) if backend == "local" else Isolation(limits=limits)
     exercises = [e for e in EXERCISES if request.only is None or e in request.only]
     with ExitStack() as owned:

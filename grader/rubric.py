@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from grader.checks import CHECKS, EXERCISES
+from grader.checks import CHECKS, EXERCISES, SETTINGS
 from grader.errors import RubricError
 from grader.sandbox.limits import Limits
 
@@ -24,6 +24,8 @@ from grader.sandbox.limits import Limits
 Points = Annotated[float, Field(gt=0, strict=True)]
 Percent = Annotated[float, Field(ge=0, le=100, strict=True)]
 Setting = Annotated[float, Field(ge=0, strict=True)]
+# Checked against the exercise's own Settings model (its scenario's), names and kinds alike.
+ScenarioSetting = StrictInt | Annotated[float, Field(strict=True)]
 Name = Annotated[StrictStr, Field(min_length=1)]
 
 
@@ -52,7 +54,8 @@ class Exercise(_Frozen):
     title: Name
     points: Points
     files: tuple[Name, ...] = ()  # repo-relative files the diff stage compares
-    settings: dict[Name, Setting] = {}  # numbers the exercise's scenario reads
+    # Overrides of the numbers the exercise's scenario reads (its ``Settings`` in grader/scenarios/).
+    settings: dict[Name, ScenarioSetting] = {}
     criteria: tuple[Criterion, ...] = Field(min_length=1)
 
 
@@ -187,6 +190,8 @@ def _semantic_problems(rubric: Rubric) -> Iterator[tuple[Loc, str]]:
     criterion_ids: set[str] = set()
     for ex_id, exercise in rubric.exercises.items():
         ex_loc: Loc = ("exercises", ex_id)
+        if ex_id in SETTINGS:
+            yield from _settings_problems(ex_loc + ("settings",), SETTINGS[ex_id], exercise.settings)
         total = sum(criterion.points for criterion in exercise.criteria)
         if not math.isclose(total, exercise.points, abs_tol=1e-9):
             yield ex_loc + ("points",), f"criteria sum to {total:g}, not {exercise.points:g}"
@@ -217,6 +222,20 @@ def _semantic_problems(rubric: Rubric) -> Iterator[tuple[Loc, str]]:
                 yield ("min_complete", "of", position), f"unknown exercise '{ex_id}'"
         if rule.count > len(set(rule.of)):
             yield ("min_complete", "count"), f"{rule.count} exceeds the {len(set(rule.of))} exercises listed"
+
+
+def _settings_problems(loc: Loc, model: type[BaseModel], settings: dict[str, float]) -> Iterator[tuple[Loc, str]]:
+    """A setting the scenario does not read, or a value it cannot take, with where it is."""
+    try:
+        model.model_validate(settings)
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = error["loc"][0] if error["loc"] else ""
+            if error["type"] == "extra_forbidden":
+                known = ", ".join(model.model_fields)
+                yield loc + (name,), f"unknown setting; {loc[1]} reads: {known}"
+            else:
+                yield loc + (name,), error["msg"]
 
 
 def _band_problems(rubric: Rubric) -> Iterator[tuple[Loc, str]]:

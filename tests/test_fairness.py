@@ -15,7 +15,7 @@ import pytest
 
 from grader.models import CheckResult, CheckStatus
 from grader.report.audience import Audience, for_audience
-from grader.scenarios import runner
+from grader.scenarios import ex1_config, runner
 from grader.scenarios.context import ScenarioContext
 from grader.scenarios.recorder import Check, FailureCause, decisive, marginal
 from grader.stack.base import SubmissionUnrunnable
@@ -41,14 +41,15 @@ def _run(monkeypatch, verdicts_per_attempt: list[dict[str, FailureCause] | Excep
         attempts.append(script)
         if isinstance(script, Exception):
             raise script
-        for spec_id in [c.check_id for c in runner.CHECKS.values() if c.exercise == "ex1"]:
+        for spec_id in [spec.check_id for spec in ex1_config.CHECKS]:
             check = Check(spec_id)
             check.note("note", f"attempt {len(attempts)}")
             results.judge(check, spec_id not in script, "did it", f"did not, attempt {len(attempts)}",
                           failure=script.get(spec_id, WRONG))
 
-    monkeypatch.setitem(runner.SCENARIOS, "ex1", SimpleNamespace(run=run))
-    ctx = ScenarioContext(exercise="ex1", checkout=Path("."), open_stack=lambda name: nullcontext())
+    monkeypatch.setitem(runner.SCENARIOS, "ex1", SimpleNamespace(run=run, CHECKS=ex1_config.CHECKS))
+    ctx = ScenarioContext(exercise="ex1", checkout=Path("."), open_stack=lambda name: nullcontext(),
+                          settings=ex1_config.Settings())
     return {check.check_id: check for check in runner.run_scenario(ctx)}, len(attempts)
 
 

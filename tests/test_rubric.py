@@ -24,7 +24,7 @@ def test_shipped_rubric_loads_and_binds_the_whole_catalogue():
     assert [ex.points for ex in rubric.exercises.values()] == [15, 15, 15, 20, 15, 20]
     bound = [check for ex in rubric.exercises.values() for c in ex.criteria for check in c.checks]
     assert sorted(bound) == sorted(CHECKS)
-    assert rubric.exercises["ex3"].settings["hang_limit_s"] == 45
+    assert rubric.exercises["ex3"].settings == {}  # the scenarios' own defaults, one source of truth
     assert any(c.visibility == "hidden" for ex in rubric.exercises.values() for c in ex.criteria)
     assert rubric.band_for(95) == "excellence" and rubric.band_for(59.99) == "fail"
 
@@ -94,9 +94,19 @@ def _first_check(ex_id: str) -> str:
         # a limit the grader does not have
         (lambda t: t.replace("exercises:\n", "limits:\n  memory_bytes: 268435456\n  cpu_count: 2\nexercises:\n"),
          "cpu_count", "limits.cpu_count"),
+        # a misspelled setting: the scenario does not read it (it would silently keep its default)
+        (lambda t: t.replace("    title: ex3\n", "    title: ex3\n    settings:\n      hang_limt_s: 30\n"),
+         "hang_limt_s", "exercises.ex3.settings.hang_limt_s"),
+        # a setting the scenario cannot take: no breaker opens after zero requests
+        (lambda t: t.replace("    title: ex3\n", "    title: ex3\n    settings:\n      breaker_requests: 0\n"),
+         "breaker_requests", "exercises.ex3.settings.breaker_requests"),
+        # a setting of the wrong kind
+        (lambda t: t.replace("    title: ex2\n", "    title: ex2\n    settings:\n      drain_limit_s: soon\n"),
+         "drain_limit_s", "exercises.ex2.settings.drain_limit_s"),
     ],
     ids=["unknown-key", "wrong-type", "bad-enum", "points-sum", "unknown-check", "bands-order",
-         "missing-field", "duplicate-key", "min-complete-unknown", "unknown-limit"],
+         "missing-field", "duplicate-key", "min-complete-unknown", "unknown-limit", "misspelled-setting",
+         "impossible-setting", "setting-of-wrong-kind"],
 )
 def test_invalid_rubric_names_file_line_and_field(tmp_path, mutate, needle, field):
     text = mutate(_minimal())

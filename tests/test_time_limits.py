@@ -29,7 +29,7 @@ def _grade(tmp_path, limits: str, exercise: str):
 
 
 def test_verdicts_given_before_a_limit_stand_and_none_is_taken_after():
-    results = Results("ex3")
+    results = Results("ex3", tuple(checks_of("ex3")))
     first, second, *rest = [spec.check_id for spec in checks_of("ex3")]
     results.judge(Check(first), True, "did it", "did not", failure=decisive("answered 500"))
     results.stop("scenario time limit hit (5 s per run)")

@@ -7,8 +7,9 @@ import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Mapping
 
+from grader.catalogue import ScenarioSettings
 from grader.models import Evidence
 from grader.stack.base import ApiProcess, JournalEntry, Stack
 
@@ -95,13 +96,15 @@ class ScenarioContext:
     exercise: str
     checkout: Path  # the submission's repository root, for the static checks
     open_stack: Callable[[str], AbstractContextManager[Stack]]
-    settings: Mapping[str, float] = field(default_factory=dict)
+    settings: ScenarioSettings  # the scenario's own ``Settings``, the rubric's values applied
     clock: GradingClock | None = None  # the grading's wall-time limits; None: none (the runner's own tests)
     check_time: Callable[[], None] = lambda: None  # raises TimeLimitHit once the run's limit has passed
     starts: StartGate = field(default_factory=StartGate)  # one per grading, shared by its scenarios
 
-    def setting(self, name: str, default: float) -> float:
-        return float(self.settings.get(name, default))
+    @property
+    def startup_s(self) -> float:
+        """How long an API may take to answer HTTP once spawned (the limits' ``startup_s``)."""
+        return self.clock.startup_s if self.clock is not None else GradingClock.DEFAULT_STARTUP_S
 
 
 @dataclass
@@ -133,7 +136,7 @@ def start_serving(ctx: ScenarioContext, stack: Stack,
 
 def _start(ctx: ScenarioContext, stack: Stack, env: Mapping[str, str | None] | None) -> Serving | StartFailure:
     api = stack.start_api(env)
-    timeout = ctx.setting("startup_timeout_s", 90)
+    timeout = ctx.startup_s
     if api.wait_until_serving(timeout):
         return Serving(api, Probe(api.url, ctx.check_time))
     api.kill()
@@ -147,12 +150,13 @@ def _start(ctx: ScenarioContext, stack: Stack, env: Mapping[str, str | None] | N
                                  "way on any machine (start-up is given far more than it needs)"))
 
 
-def serve(ctx: ScenarioContext, stack: Stack, results: Results, checks: Iterable[str],
+def serve(ctx: ScenarioContext, stack: Stack, results: Results, group: str,
           env: Mapping[str, str | None] | None = None) -> Serving | None:
-    """An API that serves, or None once every one of ``checks`` failed with why it did not."""
+    """An API that serves, or None once every undecided check of ``group`` (and every check that
+    depends on one) failed with why it did not."""
     outcome = start_serving(ctx, stack, env)
     if isinstance(outcome, StartFailure):
-        results.fail_all(checks, outcome.reason, [outcome.evidence], failure=outcome.failure)
+        results.fail_all(results.group(group), outcome.reason, [outcome.evidence], failure=outcome.failure)
         return None
     return outcome
 

@@ -14,8 +14,9 @@ import threading
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, ClassVar, Mapping
 
+from grader.sandbox.limits import Limits
 from grader.stack.base import ApiProcess, Stack
 
 from .recorder import Results
@@ -27,16 +28,22 @@ class TimeLimitHit(Exception):
 
 @dataclass(frozen=True)
 class GradingClock:
-    """The grading's wall-time limits: ``scenario_s`` per scenario run, and the submission's
-    limit passing at ``ends_at`` (``time.time()``, so it crosses into the stack-phase child)."""
+    """The grading's wall-time limits: ``startup_s`` for an API to answer once spawned,
+    ``scenario_s`` per scenario run, and the submission's limit passing at ``ends_at``
+    (``time.time()``, so it crosses into the stack-phase child)."""
 
     scenario_s: float
     submission_s: float
     ends_at: float
+    startup_s: float = Limits.startup_s
+
+    DEFAULT_STARTUP_S: ClassVar[float] = Limits.startup_s  # for contexts without a clock
 
     @classmethod
-    def starting_now(cls, scenario_s: float, submission_s: float) -> "GradingClock":
-        return cls(scenario_s=scenario_s, submission_s=submission_s, ends_at=time.time() + submission_s)
+    def starting_now(cls, scenario_s: float, submission_s: float, startup_s: float = DEFAULT_STARTUP_S
+                     ) -> "GradingClock":
+        return cls(scenario_s=scenario_s, submission_s=submission_s, ends_at=time.time() + submission_s,
+                   startup_s=startup_s)
 
     def run_limit(self) -> tuple[float, str]:
         """Seconds a run starting now may take, and the limit that sets them, as reported."""

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 import httpx
 
+from pydantic import Field
+
 from grader import contract
+from grader.catalogue import CheckSpec, ScenarioSettings
 from grader.models import CheckResult, Evidence
 from grader.stack.base import ApiProcess, Stack
 
@@ -18,6 +21,29 @@ from .logs import as_evidence
 from .recorder import Check, FailureCause, Results, decisive, marginal, unanswered
 
 EXERCISE = "ex1"
+CHECKS = (
+    CheckSpec("ex1.refuses_missing_secret", False,
+              "without JWT_SECRET_KEY the API exits non-zero quickly, naming JWT_SECRET_KEY "
+              "(and it does serve with a strong one)"),
+    CheckSpec("ex1.refuses_placeholder_secret", False,
+              "with a known placeholder secret the API exits non-zero quickly, naming JWT_SECRET_KEY"),
+    CheckSpec("ex1.refuses_short_secret", False,
+              "with a secret shorter than 32 characters the API exits non-zero quickly, naming it"),
+    CheckSpec("ex1.cors_rejects_unlisted_origin", False,
+              "a CORS preflight from an unlisted origin is not allowed (no '*', no echo)"),
+    CheckSpec("ex1.no_hardcoded_secret", True, "no JWT secret default is written in src/api"),
+    CheckSpec("ex1.env_example_secret_refused", False,
+              "the JWT_SECRET_KEY value .env.example suggests is refused at start-up like a weak one "
+              "(the handout's suggestion is a 50-character placeholder)"),
+)
+
+
+class Settings(ScenarioSettings):
+    # "Exits quickly", timed from each process's own spawn: the handout's imports alone take
+    # 15-20 s on two cores.
+    exit_within_s: float = Field(30, gt=0)
+
+
 _BAD_SECRETS = {
     "ex1.refuses_missing_secret": (None, "with JWT_SECRET_KEY unset"),
     "ex1.refuses_placeholder_secret": (contract.PLACEHOLDER_SECRET, "with a placeholder JWT_SECRET_KEY"),
@@ -49,7 +75,7 @@ def run(ctx: ScenarioContext, results: Results) -> None:
     else:
         cases[_ENV_EXAMPLE_CHECK] = (suggested, f"with the JWT_SECRET_KEY .env.example suggests ({suggested!r})")
     with ctx.open_stack("ex1") as stack:
-        exit_within = ctx.setting("exit_within_s", 30)
+        exit_within = ctx.settings.exit_within_s
         # One process per case, timed from its own spawn (a later case never waits on another).
         with ThreadPoolExecutor(max_workers=len(cases) + 1) as pool:
             refusals = {check_id: pool.submit(_refusal, stack, secret, exit_within)

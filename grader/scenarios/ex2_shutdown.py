@@ -14,7 +14,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from pydantic import Field
+
 from grader import contract
+from grader.catalogue import CheckSpec, ScenarioSettings
 from grader.models import Evidence
 from grader.stack.base import LogLine, ScriptedReply, Stack
 
@@ -25,12 +28,31 @@ from .polling import poll_until
 from .recorder import Check, Results, decisive, marginal, missed_bound, with_margin
 
 EXERCISE = "ex2"
-_SLOW_REPLY_S = 6.0
-_REACH_LLM_S = 45.0  # how long the generate may take to reach the LLM once sent
-# SIGTERM comes once the never-answered call has hung this long, not the instant it reached the
-# LLM: an app without a drain deadline of its own, whose LLM timeout (about 30 s by the contract)
-# ends the call, then exits ~27 s after SIGTERM, clear of the 30 s bound instead of on it.
-_HANG_BEFORE_SIGTERM_S = 3.0
+CHECKS = (
+    CheckSpec("ex2.drains_inflight", False,
+              "on SIGTERM a slow in-flight generate completes with 200 and the drain is logged", group="slow"),
+    CheckSpec("ex2.cleanup_logged", False,
+              "after SIGTERM the cleanup (Qdrant closed, MLflow run ended) is logged and the exit is clean",
+              group="slow"),
+    CheckSpec("ex2.drain_bounded", False,
+              "with an upstream that never answers, the API still exits cleanly within ~30 s of SIGTERM", group="hang"),
+)
+
+
+class Settings(ScenarioSettings):
+    # The contract: "exits cleanly within 30 s even when an upstream call never returns". Exits
+    # are waited on a margin past it, so a miss by little is re-run (marginal).
+    drain_limit_s: float = Field(30, gt=0)
+    # The in-flight generate the LLM answers this slowly: still in flight when SIGTERM comes.
+    slow_reply_s: float = Field(6, gt=0)
+    # How long the generate may take to reach the LLM once sent.
+    reach_llm_s: float = Field(45, gt=0)
+    # SIGTERM comes once the never-answered call has hung this long, not the instant it reached
+    # the LLM: an app without a drain deadline of its own, whose LLM timeout (about 30 s by the
+    # contract) ends the call, then exits ~27 s after SIGTERM, clear of the bound instead of on it.
+    hang_before_sigterm_s: float = Field(3, ge=0)
+
+
 _DRAIN = re.compile(
     r"drain|(in[- ]?flight|active|pending|ongoing|remaining|outstanding|open)\W+(\w+\W+){0,2}requests?"
     r"|requests?\W+(\w+\W+){0,3}(in[- ]?flight|active|pending|ongoing|remaining|outstanding|to (complete|finish))",
@@ -76,10 +98,11 @@ class _Shutdown:
         return self.code is not None and self.took <= limit
 
 
-def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedReply, limit: float,
+def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedReply, settings: Settings,
                              after_s: float = 0.0) -> _Shutdown:
     """Send a generate the LLM answers with ``reply``; ``after_s`` once the LLM has it, SIGTERM
-    the API and wait for its exit up to ``limit`` and its margin."""
+    the API and wait for its exit up to the drain limit and its margin."""
+    limit, reach_llm_s = settings.drain_limit_s, settings.reach_llm_s
     with serving.probe, ThreadPoolExecutor(max_workers=1) as pool:
         try:
             token, login = serving.probe.login()
@@ -90,7 +113,7 @@ def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedRepl
             prompt = unique_prompt()
             future = pool.submit(serving.probe.generate, token, prompt=prompt, timeout=with_margin(limit) + 15)
             reached = poll_until(lambda: bool(upstream_calls_for(stack, prompt)),
-                                 lambda at_llm: at_llm or future.done(), _REACH_LLM_S, interval=0.1).last
+                                 lambda at_llm: at_llm or future.done(), reach_llm_s, interval=0.1).last
             if reached and after_s:
                 time.sleep(after_s)
             sigterm_at = time.time()
@@ -109,15 +132,16 @@ def _sigterm_during_generate(serving: Serving, stack: Stack, reply: ScriptedRepl
 
 def _drain_with_slow_upstream(ctx: ScenarioContext, results: Results) -> None:
     with ctx.open_stack("ex2-slow") as stack:
-        serving = serve(ctx, stack, results, ["ex2.drains_inflight", "ex2.cleanup_logged"])
+        serving = serve(ctx, stack, results, "slow")
         if serving is not None:
             _judge_slow_drain(ctx, stack, serving, results)
 
 
 def _judge_slow_drain(ctx: ScenarioContext, stack: Stack, serving: Serving, results: Results) -> None:
-    limit = ctx.setting("drain_limit_s", 35)
+    settings: Settings = ctx.settings
+    limit = settings.drain_limit_s
     drain, cleanup = Check("ex2.drains_inflight"), Check("ex2.cleanup_logged")
-    shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(delay=_SLOW_REPLY_S), limit)
+    shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(delay=settings.slow_reply_s), settings)
     api = serving.api
     for check in (drain, cleanup):
         check.extend(shutdown.evidence())
@@ -156,16 +180,17 @@ def _judge_slow_drain(ctx: ScenarioContext, stack: Stack, serving: Serving, resu
 
 def _drain_with_hanging_upstream(ctx: ScenarioContext, results: Results) -> None:
     with ctx.open_stack("ex2-hang") as stack:
-        serving = serve(ctx, stack, results, ["ex2.drain_bounded"])
+        serving = serve(ctx, stack, results, "hang")
         if serving is not None:
             _judge_bounded_drain(ctx, stack, serving, results)
 
 
 def _judge_bounded_drain(ctx: ScenarioContext, stack: Stack, serving: Serving, results: Results) -> None:
-    limit = ctx.setting("drain_limit_s", 35)
+    settings: Settings = ctx.settings
+    limit = settings.drain_limit_s
     check = Check("ex2.drain_bounded")
-    shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(hang=True), limit,
-                                        after_s=_HANG_BEFORE_SIGTERM_S)
+    shutdown = _sigterm_during_generate(serving, stack, ScriptedReply(hang=True), settings,
+                                        after_s=settings.hang_before_sigterm_s)
     check.extend(shutdown.evidence())
     if not shutdown.reached:
         results.judge(check, False, "", "the generate never reached the LLM, so no drain could be bounded",

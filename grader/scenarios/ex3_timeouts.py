@@ -9,17 +9,42 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from pydantic import Field
+
 from grader import contract
+from grader.catalogue import CheckSpec, ScenarioSettings
 from grader.stack.base import ScriptedReply
 
-from .context import ScenarioContext, serve, upstream_calls
+from grader.sandbox.limits import human_bytes
+
+from .context import ScenarioContext, serve, upstream_calls, warm_up
 from .http import Observed, send_oversized
 from .polling import poll_until
 from .recorder import NO_ANSWER, WRONG_ANSWER, Check, Results, decisive, missed_bound, unanswered, with_margin
 
 EXERCISE = "ex3"
-_TWO_MB = 2 * 1024 * 1024
-_RECOVERY_POLL_S = 2.0
+CHECKS = (
+    CheckSpec("ex3.hang_bounded", False,
+              "with the LLM proxy hanging, generate answers 504/503 within the probe's 45 s", group="hang"),
+    CheckSpec("ex3.body_limit", False, "a 2 MB body with Content-Length gets 413", group="hang"),
+    CheckSpec("ex3.body_limit_chunked", False, "a 2 MB chunked body without Content-Length gets 413", group="hang"),
+    CheckSpec("ex3.breaker_opens", False,
+              "after repeated upstream failures, calls fail fast with 503 and reach no upstream", group="breaker"),
+    CheckSpec("ex3.breaker_recovers", False, "after its recovery window the breaker lets traffic through again",
+              group="breaker", depends_on=("ex3.breaker_opens",)),
+)
+
+
+class Settings(ScenarioSettings):
+    # The whole call, retries included, must end within this (the contract's ~30 s, with room).
+    hang_limit_s: float = Field(45, gt=0)
+    # An oversized body: twice the contract's 1 MB limit.
+    body_bytes: int = Field(2 * 1024 * 1024, gt=0)
+    # Failing requests sent to open the breaker (the contract: up to 8).
+    breaker_requests: int = Field(8, ge=1)
+    # The longest recovery window waited for, and how often traffic is tried meanwhile.
+    breaker_recovery_wait_s: float = Field(75, gt=0)
+    recovery_poll_s: float = Field(2, gt=0)
 
 
 def run(ctx: ScenarioContext, results: Results) -> None:
@@ -31,8 +56,9 @@ def run(ctx: ScenarioContext, results: Results) -> None:
 
 
 def _hang_and_bodies(ctx: ScenarioContext, results: Results) -> None:
+    settings: Settings = ctx.settings
     with ctx.open_stack("ex3-hang") as stack:
-        serving = serve(ctx, stack, results, ["ex3.hang_bounded", "ex3.body_limit", "ex3.body_limit_chunked"])
+        serving = serve(ctx, stack, results, "hang")
         if serving is None:
             return
         with serving:
@@ -40,19 +66,19 @@ def _hang_and_bodies(ctx: ScenarioContext, results: Results) -> None:
             auth = {"Authorization": f"Bearer {token}"} if token else {}
             for check_id, chunked in (("ex3.body_limit", False), ("ex3.body_limit_chunked", True)):
                 check = Check(check_id)
-                status, note = send_oversized(serving.api.url, contract.GENERATE_PATH, _TWO_MB,
+                status, note = send_oversized(serving.api.url, contract.GENERATE_PATH, settings.body_bytes,
                                               chunked=chunked, headers=auth)
                 kind = "chunked (no Content-Length)" if chunked else "with Content-Length"
-                check.note("request", f"POST {contract.GENERATE_PATH} 2 MB {kind} -> {status}", note)
-                results.judge(check, status == 413, f"a 2 MB body {kind} got 413",
-                              f"a 2 MB body {kind} got {status if status else 'no answer'} instead of 413"
+                size = human_bytes(settings.body_bytes)
+                check.note("request", f"POST {contract.GENERATE_PATH} {size} {kind} -> {status}", note)
+                results.judge(check, status == 413, f"a {size} body {kind} got 413",
+                              f"a {size} body {kind} got {status if status else 'no answer'} instead of 413"
                               + (" (pydantic's 422 after reading it all)" if status == 422 else ""),
                               failure=unanswered(status), api=serving.api)
-            limit = ctx.setting("hang_limit_s", 45)
+            limit = settings.hang_limit_s
             check = Check("ex3.hang_bounded")
             # A first generate pays for lazy imports and connections: not part of the bound.
-            warm_up = serving.probe.generate(token, timeout=limit)
-            check.extend([warm_up.evidence()])
+            check.extend([warm_up(serving, token).evidence()])
             stack.llm.script([], then=ScriptedReply(hang=True))
             # Waited past the bound by a margin: a miss by little is told apart from a hang.
             observed = serving.probe.generate(token, timeout=with_margin(limit))
@@ -78,9 +104,10 @@ def _judge_hang(check: Check, observed: Observed, calls: int, limit: float, resu
 
 
 def _breaker(ctx: ScenarioContext, results: Results) -> None:
+    settings: Settings = ctx.settings
     opens, recovers = Check("ex3.breaker_opens"), Check("ex3.breaker_recovers")
     with ctx.open_stack("ex3-breaker") as stack:
-        serving = serve(ctx, stack, results, [opens.check_id, recovers.check_id])
+        serving = serve(ctx, stack, results, "breaker")
         if serving is None:
             return
         with serving:
@@ -90,8 +117,8 @@ def _breaker(ctx: ScenarioContext, results: Results) -> None:
             opened = False
             reached_upstream = False
             unanswered_requests = 0
-            timeout = ctx.setting("hang_limit_s", 45)
-            for attempt in range(int(ctx.setting("breaker_requests", 8))):
+            timeout = settings.hang_limit_s
+            for attempt in range(settings.breaker_requests):
                 before = len(upstream_calls(stack))
                 observed = serving.probe.generate(token, timeout=timeout)
                 new_calls = len(upstream_calls(stack)) - before
@@ -113,10 +140,10 @@ def _breaker(ctx: ScenarioContext, results: Results) -> None:
                                      failure=results.failure_of(opens.check_id))
                 return
             stack.llm.script([])
-            window = ctx.setting("breaker_recovery_wait_s", 75)
+            window = settings.breaker_recovery_wait_s
             started = time.monotonic()
             polled = poll_until(lambda: serving.probe.generate(token, timeout=timeout),
-                                lambda observed: observed.status == 200, window, interval=_RECOVERY_POLL_S)
+                                lambda observed: observed.status == 200, window, interval=settings.recovery_poll_s)
             recovers.extend([polled.last.evidence()])
             waited = time.monotonic() - started
             results.judge(recovers, polled.satisfied, f"traffic passes again {waited:.0f}s after the breaker opened",

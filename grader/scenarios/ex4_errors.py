@@ -9,34 +9,65 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
 from grader import contract
-from grader.stack.base import Fault, ScriptedReply, Service, Stack
+from grader.catalogue import CheckSpec, ScenarioSettings
+from grader.stack.base import Fault, LogLine, ScriptedReply, Service, Stack
 
 from .context import ScenarioContext, serve, upstream_calls, upstream_calls_for, warm_up
 from .http import Observed, unique_prompt
 from .logs import as_evidence, between, matching, settle, unreadable_output
+from .polling import poll_until
 from .recorder import NO_ANSWER, WRONG_ANSWER, Check, FailureCause, Results, decisive, marginal, unanswered
 
 EXERCISE = "ex4"
+CHECKS = (
+    CheckSpec("ex4.retries_transient", False,
+              "503, 503, 503, 200 upstream ends in 200 after 4 upstream calls with growing gaps", group="api"),
+    CheckSpec("ex4.retries_logged", False, "each retry of a transient failure is logged", group="api",
+              depends_on=("ex4.retries_transient",)),
+    CheckSpec("ex4.no_retry_on_400", False, "an upstream 400 answers 400 after exactly one upstream call",
+              group="api"),
+    CheckSpec("ex4.rate_limit_surfaces", False, "an upstream that keeps answering 429 surfaces as 429", group="api"),
+    CheckSpec("ex4.unknown_model_404", False, "an unknown model answers 404 naming the model", group="api"),
+    CheckSpec("ex4.error_body_fields", False, "error bodies are JSON with incident_id, timestamp and a message",
+              group="api"),
+    CheckSpec("ex4.mlflow_fallback", False,
+              "with MLflow down generate still succeeds and the trace is kept (fallback file or log)", group="api"),
+)
+
+
+class Settings(ScenarioSettings):
+    # The bound on one probe call, retries and their backoff included.
+    call_timeout_s: float = Field(45, gt=0)
+    # "About 1 s, 2 s, 4 s": each gap at least this many times the one before (jitter allowed),
+    # the first at least this long (the SDK's own retries start at 0.5 s at most, so a first gap
+    # under it is the SDK retrying, not the student).
+    backoff_growth: float = Field(1.4, gt=1)
+    first_gap_s: float = Field(0.7, gt=0)
+    # Gaps within this fraction under a threshold are near it: a backoff that load squeezed.
+    near_fraction: float = Field(0.15, ge=0, lt=1)
+    # Log lines that must mention the retries (one per retry of the 503, 503, 503 sequence).
+    retry_lines: int = Field(3, ge=1)
+    # How long a trace kept in the background (MLflow down) may take to show.
+    trace_wait_s: float = Field(15, gt=0)
+
+
 _RETRY = re.compile(r"retr(y|ying|ies)|attempt|backoff|back.off", re.IGNORECASE)
 _MLFLOW_TROUBLE = re.compile(r"mlflow.*(fail|error|unavailable|unreachable|down|fallback|could not|cannot|refused)"
                              r"|(fallback|fail|error).*(mlflow|trac)", re.IGNORECASE)
 # urllib3 warns, naming the MLflow URL, each time the MLflow client retries: a library's line.
 _LIBRARY_RETRY = re.compile(r"Retrying \(Retry\(")
-_GROWTH = 1.4  # each backoff gap at least this many times the previous one (jitter allowed)
-# "About 1 s, 2 s, 4 s": the first retry waits about a second. The SDK's own retries start at
-# 0.5 s (at most), so a first gap under this is the SDK retrying, not the student.
-_FIRST_GAP_S = 0.7
-# Gaps within this fraction under a threshold are "near" it: a backoff that load squeezed.
-_NEAR = 0.15
 _OUTPUT_SETTLED = decisive("the output had settled when judged")
 
 
 def run(ctx: ScenarioContext, results: Results) -> None:
     with ctx.open_stack("ex4") as stack:
-        serving = serve(ctx, stack, results, _ALL)
+        serving = serve(ctx, stack, results, "api")
         if serving is None:
             return
         with serving:
@@ -44,14 +75,10 @@ def run(ctx: ScenarioContext, results: Results) -> None:
             _transient(ctx, stack, serving, token, results)
             errors: list[Observed] = []
             errors.append(_unknown_model(stack, serving, token, results))
-            errors.append(_bad_request(stack, serving, token, results))
+            errors.append(_bad_request(ctx, stack, serving, token, results))
             _mlflow_fallback(ctx, stack, serving, token, results)
             errors.append(_rate_limited(ctx, stack, serving, token, results))
             _error_bodies(errors, results, serving.api)
-
-
-_ALL = ("ex4.retries_transient", "ex4.retries_logged", "ex4.no_retry_on_400", "ex4.rate_limit_surfaces",
-        "ex4.unknown_model_404", "ex4.error_body_fields", "ex4.mlflow_fallback")
 
 
 def _transient(ctx, stack: Stack, serving, token, results: Results) -> None:
@@ -60,7 +87,8 @@ def _transient(ctx, stack: Stack, serving, token, results: Results) -> None:
     check.extend([warm_up(serving, token).evidence()])
     stack.llm.script([ScriptedReply(status=503)] * 3)
     prompt = unique_prompt()
-    observed = serving.probe.generate(token, prompt=prompt, timeout=ctx.setting("hang_limit_s", 45))
+    settings: Settings = ctx.settings
+    observed = serving.probe.generate(token, prompt=prompt, timeout=settings.call_timeout_s)
     calls = upstream_calls_for(stack, prompt)
     stack.llm.script([])
     gaps = [round(b.at - a.at, 2) for a, b in zip(calls, calls[1:])]
@@ -76,10 +104,11 @@ def _transient(ctx, stack: Stack, serving, token, results: Results) -> None:
                                         "(the SDK's own 2 retries make 3)",
                       failure=decisive("the number of upstream calls does not depend on load"), api=api)
     else:
-        results.judge(check, _is_backoff(gaps), f"200 after 4 upstream calls with growing gaps {gaps} s",
+        results.judge(check, _is_backoff(gaps, settings), f"200 after 4 upstream calls with growing gaps {gaps} s",
                       f"200 after 4 upstream calls, but the gaps {gaps} s are not a backoff of about 1, 2, 4 s"
-                      + (" (a first gap under 0.7 s is the SDK's own retry)" if gaps[0] < _FIRST_GAP_S else ""),
-                      failure=_backoff_failure(gaps), api=api)
+                      + (f" (a first gap under {settings.first_gap_s:g} s is the SDK's own retry)"
+                         if gaps[0] < settings.first_gap_s else ""),
+                      failure=_backoff_failure(gaps, settings), api=api)
     if not results.passed(check.check_id):
         results.not_gradable(logged.check_id, "no retry sequence of the student's to look for "
                                               "(ex4.retries_transient failed)",
@@ -94,23 +123,24 @@ def _transient(ctx, stack: Stack, serving, token, results: Results) -> None:
     window = between(api.output(), calls[0].at, time.time())
     retry_lines = [line for line in matching(window, _RETRY) if not _LIBRARY_RETRY.search(line.text)]
     logged.extend([as_evidence(retry_lines or window, f"{len(retry_lines)} retry line(s) between the upstream calls")])
-    results.judge(logged, len(retry_lines) >= 3, f"{len(retry_lines)} retries logged",
-                  f"{len(retry_lines)} log line(s) mention the 3 retries", failure=_OUTPUT_SETTLED, api=api)
+    results.judge(logged, len(retry_lines) >= settings.retry_lines, f"{len(retry_lines)} retries logged",
+                  f"{len(retry_lines)} log line(s) mention the {settings.retry_lines} retries", failure=_OUTPUT_SETTLED,
+                  api=api)
 
 
-def _is_backoff(gaps: list[float]) -> bool:
-    """Three gaps, each at least ``_GROWTH`` times the one before, the first about a second."""
-    return (len(gaps) == 3 and gaps[0] >= _FIRST_GAP_S
-            and all(later >= _GROWTH * earlier for earlier, later in zip(gaps, gaps[1:])))
+def _is_backoff(gaps: list[float], settings: Settings, slack: float = 0.0) -> bool:
+    """Three gaps, each at least ``backoff_growth`` times the one before, the first at least
+    ``first_gap_s``: both thresholds lowered by ``slack`` (a fraction) when given."""
+    growth, first = settings.backoff_growth * (1 - slack), settings.first_gap_s * (1 - slack)
+    return len(gaps) == 3 and gaps[0] >= first and all(later >= growth * earlier
+                                                       for earlier, later in zip(gaps, gaps[1:]))
 
 
-def _backoff_failure(gaps: list[float]) -> FailureCause:
-    """Marginal when the gaps would be a backoff with thresholds ``_NEAR`` lower: load squeezed
-    or stretched a real backoff; decisive when they are far from one."""
-    relaxed = (gaps[0] >= _FIRST_GAP_S * (1 - _NEAR)
-               and all(later >= _GROWTH * (1 - _NEAR) * earlier for earlier, later in zip(gaps, gaps[1:])))
-    if relaxed:
-        return marginal(f"the gaps {gaps} s are within {_NEAR:.0%} of a backoff's thresholds")
+def _backoff_failure(gaps: list[float], settings: Settings) -> FailureCause:
+    """Marginal when the gaps would be a backoff with thresholds ``near_fraction`` lower: load
+    squeezed a real backoff; decisive when they are far from one."""
+    if _is_backoff(gaps, settings, slack=settings.near_fraction):
+        return marginal(f"the gaps {gaps} s are within {settings.near_fraction:.0%} of a backoff's thresholds")
     return decisive(f"the gaps {gaps} s are far from a backoff of about 1, 2, 4 s")
 
 
@@ -126,11 +156,11 @@ def _unknown_model(stack, serving, token, results: Results) -> Observed:
     return observed
 
 
-def _bad_request(stack, serving, token, results: Results) -> Observed:
+def _bad_request(ctx, stack, serving, token, results: Results) -> Observed:
     check = Check("ex4.no_retry_on_400")
     stack.llm.script([], then=ScriptedReply(status=400))
     before = len(upstream_calls(stack))
-    observed = serving.probe.generate(token, timeout=45)
+    observed = serving.probe.generate(token, timeout=ctx.settings.call_timeout_s)
     calls = len(upstream_calls(stack)) - before
     stack.llm.script([])
     check.extend([observed.evidence()])
@@ -145,7 +175,7 @@ def _rate_limited(ctx, stack, serving, token, results: Results) -> Observed:
     check = Check("ex4.rate_limit_surfaces")
     stack.llm.script([], then=ScriptedReply(status=429, headers={"Retry-After": "1"}))
     before = len(upstream_calls(stack))
-    observed = serving.probe.generate(token, timeout=ctx.setting("hang_limit_s", 45))
+    observed = serving.probe.generate(token, timeout=ctx.settings.call_timeout_s)
     calls = len(upstream_calls(stack)) - before
     stack.llm.script([])
     check.extend([observed.evidence()])
@@ -156,34 +186,44 @@ def _rate_limited(ctx, stack, serving, token, results: Results) -> Observed:
     return observed
 
 
+@dataclass(frozen=True)
+class _Trace:
+    """What kept a trace with MLflow down: log lines about the failure, those holding the trace's
+    marks, and files written since that hold them."""
+
+    troubles: list[LogLine]
+    kept: list[LogLine]
+    written: list[str]
+
+
 def _mlflow_fallback(ctx, stack: Stack, serving, token, results: Results) -> None:
     check = Check("ex4.mlflow_fallback")
     stack.inject_fault(Service.MLFLOW, Fault.DOWN)
     try:
         started = time.time()
         prompt = unique_prompt()
-        observed = serving.probe.generate(token, prompt=prompt, timeout=ctx.setting("hang_limit_s", 45))
+        observed = serving.probe.generate(token, prompt=prompt, timeout=ctx.settings.call_timeout_s)
         # What identifies the trace. A fallback must hold one of them: libraries write files too
         # (MLflow's telemetry.json), and log lines about MLflow (urllib3's retry warnings) on
         # their own, so neither a new file nor an error line proves the trace was kept.
         marks = [mark for mark in (prompt, contract.MODEL, observed.header(contract.REQUEST_ID_HEADER)) if mark]
         # A trace kept in the background still counts, and a loaded machine delays it: a worker
         # thread still importing mlflow took over the 2 s once waited here. Stop at the first sign.
-        deadline = time.monotonic() + ctx.setting("trace_wait_s", 15)
-        while True:
+        def look() -> _Trace:
             troubles = [line for line in matching(between(serving.api.output(), started), _MLFLOW_TROUBLE)
                         if not _LIBRARY_RETRY.search(line.text)]
-            kept = [line for line in troubles if any(mark in line.text for mark in marks)]
-            written = stack.files_written_since(started, marks)
-            if kept or written or observed.status != 200 or time.monotonic() > deadline:
-                break
-            time.sleep(1.0)
+            return _Trace(troubles, [line for line in troubles if any(mark in line.text for mark in marks)],
+                          stack.files_written_since(started, marks))
+
+        trace = poll_until(look, lambda seen: bool(seen.kept or seen.written) or observed.status != 200,
+                           ctx.settings.trace_wait_s, interval=1.0).last
     finally:
         stack.clear_fault(Service.MLFLOW)
+    troubles, kept, written = trace.troubles, trace.kept, trace.written
     check.extend([observed.evidence(), as_evidence(troubles, "log lines about the MLflow failure")])
     check.note("file", f"files written during the call that hold the trace: {written[:5]}")
     api = serving.api
-    lost = decisive(f"nothing kept the trace within {ctx.setting('trace_wait_s', 15):.0f}s of the answer")
+    lost = decisive(f"nothing kept the trace within {ctx.settings.trace_wait_s:.0f}s of the answer")
     if observed.status != 200:
         results.judge(check, False, "", f"with MLflow down generate answered {observed.status or observed.error}, not 200",
                       failure=unanswered(observed.status), api=api)

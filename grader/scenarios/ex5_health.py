@@ -11,7 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import Field
+
 from grader import contract
+from grader.catalogue import CheckSpec, ScenarioSettings
 from grader.models import Failure
 from grader.stack.base import Fault, Service
 
@@ -21,25 +24,49 @@ from .polling import Polled, poll_until
 from .recorder import NO_ANSWER, WRONG_ANSWER, Check, FailureCause, Results, decisive, marginal
 
 EXERCISE = "ex5"
+_NAMES_DOWN = ("ex5.names_qdrant_down", "ex5.names_llm_down", "ex5.names_mlflow_down")
+CHECKS = (
+    CheckSpec("ex5.liveness_independent", False,
+              "/health answers 200 while every dependency is down and readiness says degraded", group="qdrant"),
+    CheckSpec("ex5.ready_when_up", False, "/health/detailed answers 200 with per-dependency checks when all are up",
+              group="qdrant"),
+    CheckSpec("ex5.names_qdrant_down", False, "readiness answers 503 naming Qdrant while Qdrant is down",
+              group="qdrant"),
+    CheckSpec("ex5.names_llm_down", False, "readiness answers 503 naming the LLM proxy while it is down",
+              group="litellm"),
+    CheckSpec("ex5.names_mlflow_down", False, "readiness answers 503 naming MLflow while it is down", group="mlflow"),
+    CheckSpec("ex5.recovers", False, "readiness is back to 200 once every dependency is back",
+              depends_on=_NAMES_DOWN),
+)
+
+
+class Settings(ScenarioSettings):
+    # Readiness may be cached up to 30 s (the contract): how long a dependency's fall or return
+    # is waited for, readiness asked every ``poll_s``.
+    cache_wait_s: float = Field(35, gt=0)
+    poll_s: float = Field(1, gt=0)
+    # One readiness answer may take this long (it checks the dependencies), liveness this long.
+    readiness_timeout_s: float = Field(15, gt=0)
+    liveness_timeout_s: float = Field(5, gt=0)
+
 _ALIASES = {
     Service.QDRANT: ("qdrant", "vector"),
     Service.LLM: ("litellm", "llm", "openai", "proxy"),
     Service.MLFLOW: ("mlflow", "tracking"),
 }
-_CHECK_OF = {Service.QDRANT: "ex5.names_qdrant_down", Service.LLM: "ex5.names_llm_down",
-             Service.MLFLOW: "ex5.names_mlflow_down"}
+_CHECK_OF = dict(zip((Service.QDRANT, Service.LLM, Service.MLFLOW), _NAMES_DOWN))
 _DOWN_WORDS = {"down", "unhealthy", "error", "failed", "fail", "failure", "unreachable", "degraded",
                "unavailable", "critical", "dead", "offline", "ko", "false"}
 _UP_WORDS = {"up", "healthy", "ok", "pass", "passed", "alive", "available", "online", "true"}
-_POLL_S = 1.0
 
 
 class Readiness:
     """Finds where a submission serves readiness (path, token needed) and asks it."""
 
-    def __init__(self, serving: Serving, token: str | None) -> None:
+    def __init__(self, serving: Serving, token: str | None, timeout: float) -> None:
         self.probe = serving.probe
         self.token = token
+        self.timeout = timeout
         self.path = contract.READINESS_PATHS[0]
         self.headers: dict[str, str] = {}
         for path in contract.READINESS_PATHS:
@@ -52,7 +79,7 @@ class Readiness:
                 break
 
     def ask(self) -> Observed:
-        return self.probe.call("GET", self.path, headers=self.headers, timeout=15)
+        return self.probe.call("GET", self.path, headers=self.headers, timeout=self.timeout)
 
 
 def dependency_state(body: Any, service: Service) -> bool | None:
@@ -126,23 +153,21 @@ def _worst(results: Results, recoveries: list[_Recovery]) -> FailureCause:
 
 
 def _one_dependency(ctx: ScenarioContext, service: Service, results: Results) -> _Recovery | None:
-    wait = ctx.setting("cache_wait_s", 35)
+    settings: Settings = ctx.settings
+    wait, poll_s = settings.cache_wait_s, settings.poll_s
     with ctx.open_stack(f"ex5-{service.value}") as stack:
-        checks = [_CHECK_OF[service], "ex5.recovers"]
-        if service is Service.QDRANT:
-            checks += ["ex5.ready_when_up", "ex5.liveness_independent"]
-        serving = serve(ctx, stack, results, checks)
+        serving = serve(ctx, stack, results, service.value)
         if serving is None:
             return None
         with serving:
             token, _ = serving.probe.login()
-            readiness = Readiness(serving, token)
+            readiness = Readiness(serving, token, settings.readiness_timeout_s)
             baseline = readiness.ask()
             if service is Service.QDRANT:
                 _ready_when_up(readiness, baseline, results, serving.api)
             check = Check(_CHECK_OF[service])
             stack.inject_fault(service, Fault.DOWN)
-            down = poll_until(readiness.ask, lambda observed: _named_down(observed, service), wait, _POLL_S)
+            down = poll_until(readiness.ask, lambda observed: _named_down(observed, service), wait, poll_s)
             stack.clear_fault(service)
             check.extend([down.last.evidence()])
             results.judge(check, down.satisfied, f"503 naming {service.value} as down after {down.waited_s:.1f}s",
@@ -152,10 +177,10 @@ def _one_dependency(ctx: ScenarioContext, service: Service, results: Results) ->
                           decisive(f"it answered for {wait:.0f}s, longer than any cache the contract allows, "
                                    "and never named the dependency down"), api=serving.api)
             # Never 200 with everything up: no wait can see it come "back".
-            back = (poll_until(readiness.ask, lambda observed: observed.status == 200, wait, _POLL_S)
+            back = (poll_until(readiness.ask, lambda observed: observed.status == 200, wait, poll_s)
                     if baseline.status == 200 else Polled(baseline, False, 0.0))
             if service is Service.QDRANT:
-                _liveness(stack, serving, readiness, wait, results)
+                _liveness(stack, serving, readiness, settings, results)
         return _Recovery(service, down.satisfied, back.satisfied, back.last)
 
 
@@ -180,13 +205,14 @@ def _ready_when_up(readiness: Readiness, observed: Observed, results: Results, a
                            "load") if degraded else WRONG_ANSWER, api=api)
 
 
-def _liveness(stack, serving: Serving, readiness: Readiness, wait: float, results: Results) -> None:
+def _liveness(stack, serving: Serving, readiness: Readiness, settings: Settings, results: Results) -> None:
     check = Check("ex5.liveness_independent")
     for service in _ALIASES:
         stack.inject_fault(service, Fault.DOWN)
     try:
-        ready = poll_until(readiness.ask, lambda observed: observed.status == 503, wait, _POLL_S).last
-        alive = serving.probe.call("GET", contract.LIVENESS_PATH, timeout=5)
+        ready = poll_until(readiness.ask, lambda observed: observed.status == 503, settings.cache_wait_s,
+                           settings.poll_s).last
+        alive = serving.probe.call("GET", contract.LIVENESS_PATH, timeout=settings.liveness_timeout_s)
     finally:
         for service in _ALIASES:
             stack.clear_fault(service)

@@ -12,24 +12,42 @@ import signal
 import time
 from dataclasses import dataclass
 
+from pydantic import Field
+
 from grader import contract
+from grader.catalogue import CheckSpec, ScenarioSettings
 from grader.stack.base import LogLine
 
 from . import static
-from .context import ScenarioContext, Serving, serve
+from .context import ScenarioContext, Serving, serve, warm_up
 from .http import Observed
 from .logs import as_evidence, between, is_iso8601, message_of, parse_json_object, settle, unreadable_output
 from .recorder import NO_ANSWER, WRONG_ANSWER, Check, Results, decisive, marginal, unanswered
 
 EXERCISE = "ex6"
+CHECKS = (
+    CheckSpec("ex6.json_logs", False,
+              "every line written after start-up is a JSON object with timestamp, level, message", group="api"),
+    CheckSpec("ex6.request_id_generated", False, "responses carry X-Request-ID as req_ + 16 hex characters",
+              group="api"),
+    CheckSpec("ex6.request_id_echoed", False, "a caller's X-Request-ID is echoed back", group="api"),
+    CheckSpec("ex6.request_id_in_logs", False, "the log lines of a request carry its request id", group="api"),
+    CheckSpec("ex6.no_print_calls", True, "no print() call in src/api (parsed, not grepped)"),
+)
+
+
+class Settings(ScenarioSettings):
+    # The probe ends by stopping the service, to judge its shutdown lines too: how long it waits
+    # for the exit after SIGTERM.
+    shutdown_wait_s: float = Field(35, gt=0)
+
 _REQUIRED_FIELDS = ("timestamp", "level", "message")
 
 
 def run(ctx: ScenarioContext, results: Results) -> None:
     _no_print(ctx, results)
     with ctx.open_stack("ex6") as stack:
-        serving = serve(ctx, stack, results, ["ex6.json_logs", "ex6.request_id_generated", "ex6.request_id_echoed",
-                                              "ex6.request_id_in_logs"])
+        serving = serve(ctx, stack, results, "api")
         if serving is None:
             return
         api = serving.api
@@ -42,7 +60,7 @@ def run(ctx: ScenarioContext, results: Results) -> None:
             # A first generate sets up what is set up once (an MLflow run, a cache collection),
             # and those lines are no line of the traced request. Then let the output settle and
             # watch a quiet second: whatever logs then (a heartbeat) is background too.
-            warm_up = serving.probe.generate(token)
+            warmed = warm_up(serving, token)
             settle(api)
             quiet_from = time.time()
             time.sleep(1.0)
@@ -55,11 +73,11 @@ def run(ctx: ScenarioContext, results: Results) -> None:
                                  failure=decisive("the output outgrew its limit, every time"))
             else:
                 # A line carrying an earlier request's id is that request's (a late background line).
-                earlier = {observed.header(contract.REQUEST_ID_HEADER) for observed in (*answers, warm_up)} - {None}
+                earlier = {observed.header(contract.REQUEST_ID_HEADER) for observed in (*answers, warmed)} - {None}
                 output = api.output()
                 _ids_in_logs(traced, output, between(output, quiet_from, traced[0].started), earlier, results, api)
             api.send_signal(signal.SIGTERM)
-            api.wait_exit(ctx.setting("drain_limit_s", 35))
+            api.wait_exit(ctx.settings.shutdown_wait_s)
         if unreadable := unreadable_output(api):
             results.fail_all(["ex6.json_logs"], f"the log lines cannot all be judged: {unreadable}",
                              failure=decisive("the output outgrew its limit, every time"))

@@ -12,7 +12,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Iterable
 
-from grader.checks import CHECKS, checks_of
+from grader.catalogue import CheckSpec
 from grader.models import CheckResult, CheckStatus, Evidence, Failure
 from grader.stack.base import ApiProcess
 
@@ -70,8 +70,6 @@ class Check:
     """Evidence gathered for one check until its verdict is given."""
 
     def __init__(self, check_id: str) -> None:
-        if check_id not in CHECKS:
-            raise KeyError(f"unknown check {check_id!r}")
         self.check_id = check_id
         self.evidence: list[Evidence] = []
         self._started = time.monotonic()
@@ -103,16 +101,20 @@ def killed_by_limit(api: ApiProcess | None) -> str | None:
 
 
 class Results:
-    """Collects the verdicts of one scenario; what it never reached ends as ``error``."""
+    """Collects the verdicts of one scenario's ``specs``; what it never reached ends as ``error``."""
 
-    def __init__(self, exercise: str) -> None:
+    def __init__(self, exercise: str, specs: tuple[CheckSpec, ...]) -> None:
         self.exercise = exercise
+        self.specs = specs
+        self._known = {spec.check_id for spec in specs}
         self._results: dict[str, CheckResult] = {}
         self._lock = threading.RLock()  # ``stop`` comes from a deadline's timer thread
         self.stopped = False
 
     def add(self, result: CheckResult) -> CheckResult:
         """Record a verdict; after ``stop`` the verdicts already given stand and this is ignored."""
+        if result.check_id not in self._known:
+            raise KeyError(f"{result.check_id!r} is not a check of {self.exercise}")
         with self._lock:
             if not self.stopped:
                 self._results[result.check_id] = result
@@ -163,7 +165,18 @@ class Results:
         return FailureCause(kind, f"it depends on {check_id}, whose failure was {kind.value}")
 
     def undecided(self) -> list[str]:
-        return [spec.check_id for spec in checks_of(self.exercise) if spec.check_id not in self._results]
+        return [spec.check_id for spec in self.specs if spec.check_id not in self._results]
+
+    def group(self, name: str) -> list[str]:
+        """The checks of group ``name`` and those that depend on them, however indirectly: what an
+        API of the group that never serves leaves undecidable."""
+        members = {spec.check_id for spec in self.specs if spec.group == name}
+        grown = True
+        while grown:
+            dependents = {spec.check_id for spec in self.specs if set(spec.depends_on) & members}
+            grown = not dependents <= members
+            members |= dependents
+        return [spec.check_id for spec in self.specs if spec.check_id in members]
 
     def finish(self, crash: BaseException | None = None) -> list[CheckResult]:
         """Every check of the exercise, in catalogue order; undecided ones become ``error``."""
@@ -173,7 +186,7 @@ class Results:
             reason = f"grader error: {type(crash).__name__}: {crash}".splitlines()[0]
             detail = "".join(traceback.format_exception(crash))[-4000:]
         out = []
-        for spec in checks_of(self.exercise):
+        for spec in self.specs:
             result = self._results.get(spec.check_id)
             if result is None:
                 check = Check(spec.check_id)

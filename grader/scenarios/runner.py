@@ -8,7 +8,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-from grader.checks import CHECKS
 from grader.models import CheckResult, CheckStatus, Evidence, Failure
 from grader.stack.base import Stack, SubmissionUnrunnable
 
@@ -38,8 +37,8 @@ def run_scenario(ctx: ScenarioContext) -> list[CheckResult]:
 
 
 def _rerun_worthy(check: CheckResult) -> bool:
-    return (check.status in (CheckStatus.FAILED, CheckStatus.NOT_GRADABLE) and check.failure is Failure.MARGINAL
-            and not CHECKS[check.check_id].static)
+    """A marginal failure (static checks are decisive by nature: the code says so)."""
+    return check.status in (CheckStatus.FAILED, CheckStatus.NOT_GRADABLE) and check.failure is Failure.MARGINAL
 
 
 def rerun_verdict(first: CheckResult, rerun: CheckResult) -> CheckResult:
@@ -69,7 +68,7 @@ def rerun_verdict(first: CheckResult, rerun: CheckResult) -> CheckResult:
 def _attempt(ctx: ScenarioContext) -> tuple[list[CheckResult], bool]:
     """One run of the scenario in fresh stacks, within its wall-time limit, and whether the
     submission could not even run."""
-    results = Results(ctx.exercise)
+    results = Results(ctx.exercise, SCENARIOS[ctx.exercise].CHECKS)
     if ctx.clock is None:
         return _run(ctx, results)
     with RunDeadline(ctx.clock, results) as deadline:
@@ -123,7 +122,9 @@ def run_on_backend(open_stack: Callable[[str], AbstractContextManager[Stack]], c
                    abort: Callable[[], None] = lambda: None) -> dict[str, CheckResult]:
     """The scenarios of ``exercises``, each opening its stacks with ``open_stack`` (any backend's)."""
     starts = StartGate()  # one per grading: an API that cannot start is learned once
+    # Validated when the rubric loaded: the scenario's own defaults, the rubric's values applied.
     contexts = [ScenarioContext(exercise=exercise, checkout=checkout, open_stack=open_stack,
-                                settings=settings.get(exercise, {}), clock=clock, starts=starts)
+                                settings=SCENARIOS[exercise].Settings.model_validate(dict(settings.get(exercise, {}))),
+                                clock=clock, starts=starts)
                 for exercise in exercises]
     return run_scenarios(contexts, on_finished, abort)
