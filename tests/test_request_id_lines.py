@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from grader.models import CheckStatus
-from grader.scenarios.ex6_logging import _ids_in_logs, _Traced
+from grader.models import CheckStatus, Failure
+from grader.scenarios.ex6_logging import CHECKS, _ids_in_logs, _Traced
 from grader.scenarios.http import Observed
 from grader.scenarios.recorder import Results
 from grader.stack.base import LogLine
@@ -28,8 +28,8 @@ def _judge(lines: list[LogLine]):
     traced = [_Traced(Observed(method="POST", path="/llm/generate", status=200, elapsed_s=1.0), request_id, request_id,
                       started, started + 5)
               for request_id, started in ((FIRST, 10.0), (SECOND, 20.0))]
-    results = Results("ex6")
-    _ids_in_logs(traced, lines, [], set(), results)
+    results = Results("ex6", CHECKS)
+    _ids_in_logs(traced, lines, [], set(), results, api=None)
     return next(r for r in results.finish() if r.check_id == "ex6.request_id_in_logs")
 
 
@@ -58,3 +58,15 @@ def test_no_line_carrying_the_id_fails():
     lines = [_line(11, "api.llm", "generating"), _line(21, "api.llm", "generating")]
     result = _judge(lines)
     assert result.status is CheckStatus.FAILED and "carries its id" in result.reason
+
+
+def test_a_line_carrying_the_id_that_arrives_during_the_next_request_is_still_the_requests():
+    # On a loaded machine the request's own line reached the grader after its window had closed.
+    late = [_line(21.5, "api.llm", "generated 42 tokens in 1.3 s", FIRST)]
+    result = _judge(late + _request_lines(SECOND, 20))
+    assert result.status is CheckStatus.PASSED, result.reason
+
+
+def test_an_empty_window_decides_nothing():
+    result = _judge(_request_lines(SECOND, 20))
+    assert result.status is CheckStatus.NOT_GRADABLE and result.failure is Failure.MARGINAL, result.reason
