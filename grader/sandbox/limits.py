@@ -17,6 +17,9 @@ class Limits:
 
     memory_bytes: int = 1024 * _MIB
     processes: int = 256  # threads count too: they are tasks for the pids controller
+    # CPU time per wall second (cores): one process that burns CPU leaves the rest of the
+    # machine to the gradings beside it. The exam's API needs a fraction of one core.
+    cpus: float = 1.0
     output_bytes: int = 5_000_000  # kept head + tail; the rest is dropped, not fatal
     disk_bytes: int = 512 * _MIB  # written under the writable dirs (and per file)
     install_s: float = 600.0
@@ -36,14 +39,15 @@ class Limits:
     def from_settings(cls, settings: Mapping[str, float]) -> "Limits":
         """Defaults overridden by the settings named like the fields (unknown names ignored)."""
         names = {f.name: f.type for f in fields(cls)}
-        chosen = {name: (float(value) if name.endswith("_s") else int(value))
+        chosen = {name: (float(value) if name.endswith("_s") or name == "cpus" else int(value))
                   for name, value in settings.items() if name in names}
         return cls(**chosen)
 
     def summary(self) -> str:
-        """``memory 1 GiB, 256 processes, output 5 MB, disk 512 MiB, install 600 s, start-up 90 s,
-        scenario 600 s, submission 1800 s``."""
+        """``memory 1 GiB, 256 processes, CPU 1 core, output 5 MB, disk 512 MiB, install 600 s,
+        start-up 90 s, scenario 600 s, submission 1800 s``."""
         return (f"memory {human_bytes(self.memory_bytes)}, {self.processes} processes, "
+                f"CPU {self.cpus:g} core{'' if self.cpus == 1 else 's'}, "
                 f"output {human_bytes(self.output_bytes)}, disk {human_bytes(self.disk_bytes)}, "
                 f"install {self.install_s:.0f} s, start-up {self.startup_s:.0f} s, "
                 f"scenario {self.scenario_s:.0f} s, submission {self.submission_s:.0f} s")

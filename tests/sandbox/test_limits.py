@@ -16,7 +16,7 @@ def test_rubric_settings_override_limits_by_name():
 
 
 def test_summary_names_every_limit():
-    assert Limits().summary() == ("memory 1 GiB, 256 processes, output 5 MB, disk 512 MiB, "
+    assert Limits().summary() == ("memory 1 GiB, 256 processes, CPU 1 core, output 5 MB, disk 512 MiB, "
                                   "install 600 s, start-up 90 s, scenario 600 s, submission 1800 s")
 
 
