@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from fixtures.build import build_fixture
 from grader.pipeline import choose_backend
-from grader.stack.compose.engine import engine_problem
+
+from .support import require_compose
 
 
 def test_auto_grades_locally_and_says_why_when_no_engine_answers(tmp_path):
@@ -29,8 +28,7 @@ def test_auto_grades_locally_and_says_why_when_no_engine_answers(tmp_path):
 
 
 def test_auto_picks_compose_where_an_engine_and_a_compose_cli_answer():
-    if problem := engine_problem():
-        pytest.skip(f"no engine here, so auto cannot pick compose: {problem}")
+    require_compose()
     backend, why = choose_backend("auto")
     assert backend == "compose" and why.startswith("auto: a Docker engine")
 

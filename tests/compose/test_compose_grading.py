@@ -15,10 +15,8 @@ import pytest
 
 from fixtures.accuracy import describe, grade_fixture, mismatches
 from grader.checks import EXERCISES
-from grader.stack.compose.engine import engine_problem
-from grader.stack.compose.images import missing_requirements
 
-from .test_compose_stack import engine_objects
+from .support import engine_objects, require_compose
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
 
@@ -27,9 +25,7 @@ GRADINGS = [("reference", None), ("starter", None)] + [(f"only-{ex}", frozenset(
 
 @pytest.fixture(scope="module")
 def engine_before():
-    problem = engine_problem() or missing_requirements()
-    if problem:
-        pytest.skip(f"compose backend unavailable here: {problem}")
+    require_compose()
     return engine_objects()
 
 

@@ -17,15 +17,15 @@ from grader.errors import MachineError
 from grader.stack.compose import images
 from grader.stack.compose.images import OfflineImages, ensure_images, missing_requirements
 
+from .support import require_compose
+
 TEST_LABEL = "org.llmops-grader.test"
 TOKEN = "test-token"
 
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[docker.DockerClient]:
-    reason = missing_requirements()
-    if reason:
-        pytest.skip(reason)
+    require_compose()
     with contextlib.closing(docker.from_env()) as engine:
         yield engine
 

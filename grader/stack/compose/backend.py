@@ -1,11 +1,11 @@
 """The compose backend of one grading: the submission's image built once, a project per stack.
 
-``ComposeBackend`` builds the API image from the submission's own ``src/api/Dockerfile``
-(tagged by a hash of ``src/api``, so an unchanged submission is not built twice), starts the
-grading's one MLflow server in a project of its own (MLflow is the heaviest service: one per
-stack would cost half a GiB and seconds of CPU each), then opens a ``ComposeStack`` per
-scenario stack, exactly as ``LocalBackend`` opens local ones. A Dockerfile that does not
-build is the student's fault; an index out of reach is the machine's.
+``ComposeBackend`` builds the API image as the student's own compose file builds it
+(``build.py``; tagged for this grading alone and untagged when it ends), starts the grading's
+one MLflow server in a project of its own (MLflow is the heaviest service: one per stack
+would cost half a GiB and seconds of CPU each), then opens a ``ComposeStack`` per scenario
+stack, exactly as ``LocalBackend`` opens local ones. A Dockerfile that does not build is the
+student's fault; an index out of reach is the machine's.
 """
 
 from __future__ import annotations
@@ -21,31 +21,29 @@ from typing import Callable, Mapping, Sequence
 import httpx
 import yaml
 
-from grader.cache import tree_hash
-from grader.errors import MachineError, StackError
+from grader.errors import StackError
 from grader.models import CheckResult
 from grader.sandbox.limits import Limits
 from grader.scenarios.deadline import GradingClock
 from grader.stack.base import Service, SubmissionUnrunnable
-from grader.stack.compose.engine import docker_client, run_compose
+from grader.stack.compose.build import build_api_image
+from grader.stack.compose.buildspec import build_spec
+from grader.stack.compose.dockerfile import GRADER_NAMESPACE
+from grader.stack.compose.engine import docker_client
 from grader.stack.compose.images import ensure_images
 from grader.stack.compose.project import UP_TIMEOUT_S, ComposeProject
-from grader.stack.compose.stack import ComposeImages, ComposeStack, grading_override, service_ports
+from grader.stack.compose.stack import ComposeImages, ComposeStack, service_ports, without_healthchecks
+from grader.stack.compose.workdir import copy_workdir
 from grader.stack.local import unrunnable_reason
 
+# The submissions' images, one tag per grading.
+API_REPOSITORY = f"{GRADER_NAMESPACE}api"
 # How a protection is provided on this backend, for the report header.
 ISOLATION_LINES = (
-    "sandbox: container per process (own filesystem and PID namespace, the grader's files not mounted)",
-    "network: internal Docker networks only (no route out)",
-)
-# pip's words for "the index was never reached" (a build that fails for them is not the student's).
-_UNREACHABLE_MARKERS = (
-    "failed to establish a new connection",
-    "temporary failure in name resolution",
-    "network is unreachable",
-    "connecttimeouterror",
-    "read timed out",
-    "connection refused",
+    "sandbox: container per process (own filesystem and PID namespace, no capabilities, no-new-privileges, "
+    "read-only root with sized tmpfs; the grader's files not mounted)",
+    "network: internal Docker networks only (no route out); the image built on a network that reaches only "
+    "the package indexes, through a proxy",
 )
 
 
@@ -69,22 +67,19 @@ class ComposeBackend:
     def __enter__(self) -> "ComposeBackend":
         self.workdir.mkdir(parents=True, exist_ok=True)
         built = ensure_images(on_progress=self._on_stage)
-        self._problem = unrunnable_reason(self.checkout)
-        dockerfile = self.checkout / "src" / "api" / "Dockerfile"
-        if self._problem is None and (not dockerfile.is_file() or dockerfile.is_symlink()):
-            self._problem = "src/api/Dockerfile is missing"
-        api_image = f"llmops-grader/api:{tree_hash(self.checkout / 'src' / 'api')}"
-        if self._problem is None:
-            self._problem = self._build(api_image)
-        self.images = ComposeImages(api=api_image, standins=built.standins, mlflow=built.mlflow)
-        if self._problem is None:
-            with ExitStack() as starting:
+        # A tag of this grading's own: removed when it ends, whoever else builds the same tree.
+        self.images = ComposeImages(api=f"{API_REPOSITORY}:{secrets.token_hex(8)}", standins=built.standins,
+                                    mlflow=built.mlflow)
+        with ExitStack() as starting:
+            starting.callback(self._remove_api_image)
+            self._problem = unrunnable_reason(self.checkout) or self._build()
+            if self._problem is None:
                 self._mlflow = self._start_mlflow(starting)
-                self._exit = starting.pop_all()
+            self._exit = starting.pop_all()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        # Every stack downs its own project; the API image stays as the build cache.
+        # Every stack downs its own project.
         if self._exit is not None:
             self._exit.close()
 
@@ -92,7 +87,7 @@ class ComposeBackend:
         """The grading's MLflow server, serving; its project is downed by ``owned``."""
         name = f"grade-{secrets.token_hex(4)}-mlflow"
         override = self.workdir / f"{name}.override.yml"
-        override.write_text(yaml.safe_dump(grading_override(self.limits)))
+        override.write_text(yaml.safe_dump(without_healthchecks()))
         owned.callback(override.unlink, missing_ok=True)
         mlflow = ComposeProject(name, {"SUBMISSION_DIR": str(self.checkout), **self.images.variables()},
                                 self.workdir, overrides=[override])
@@ -107,7 +102,7 @@ class ComposeBackend:
         """A fresh project for one scenario; SubmissionUnrunnable when the submission cannot run."""
         if self._problem is not None:
             raise SubmissionUnrunnable(self._problem)
-        stack = ComposeStack(name, self.checkout, self.images, self._mlflow, self.workdir, self.limits)
+        stack = ComposeStack(name, self.checkout, self.images, self._mlflow, self.workdir, self.limits, self._copy)
         with self._lock:
             if self._aborted:  # a scenario's retry must not bring a project up after the interrupt
                 raise StackError(f"the grading was interrupted: no stack {name} opened")
@@ -126,29 +121,28 @@ class ComposeBackend:
         if self._exit is not None:
             self._exit.close()
 
-    def _build(self, tag: str) -> str | None:
-        """Build the submission's image unless built before; why it did not build, or None."""
+    def _build(self) -> str | None:
+        """Build the submission's image as the student builds it and copy its working
+        directory; why it cannot run, or None."""
+        try:
+            spec = build_spec(self.checkout)
+            build_api_image(self.checkout, spec, self.images.api, self.workdir, self.limits, self.images.standins,
+                            self._on_stage)
+            self._copy = copy_workdir(self.images.api, self.workdir / "api-workdir.tar", self.limits.disk_bytes)
+        except SubmissionUnrunnable as exc:
+            return str(exc)
+        return None
+
+    def _remove_api_image(self) -> None:
+        """Untag the submission's image; its layers stay as the engine's build cache (removing
+        them could pull a layer from under another grading's build that shares it)."""
         import docker.errors
 
         try:
-            docker_client().images.get(tag)
-            return None
+            # force: untagged even while a container (an interrupted stack's) still uses it.
+            docker_client().images.remove(self.images.api, force=True, noprune=True)
         except docker.errors.ImageNotFound:
-            pass
-        self._on_stage("building the submission's image from its src/api/Dockerfile")
-        env_file = self.workdir / "build.env"
-        env_file.write_text("")
-        project = f"grade-{secrets.token_hex(4)}-build"
-        # --force-rm: a failed step's container would otherwise stay behind, once per broken submission.
-        result = run_compose(project, ["build", "--force-rm", "api"],
-                             {"SUBMISSION_DIR": str(self.checkout), "API_IMAGE": tag},
-                             timeout=self.limits.install_s, env_file=env_file)
-        log = result.stdout + result.stderr
-        if result.returncode == 0:
-            return None
-        if any(marker in log.lower() for marker in _UNREACHABLE_MARKERS):
-            raise MachineError(f"package index unreachable while building the submission's image: {_last_line(log)}")
-        return f"its image did not build: {_last_line(log)}"
+            pass  # never built (or already removed by an interrupt's abort)
 
 
 def _wait_serving(url: str, timeout: float) -> None:
@@ -164,12 +158,6 @@ def _wait_serving(url: str, timeout: float) -> None:
                 pass
             time.sleep(0.5)
     raise StackError(f"MLflow did not answer {url} within {timeout:.0f} s")
-
-
-def _last_line(log: str) -> str:
-    lines = [line.strip() for line in log.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower()]
-    return (errors or lines or ["no output"])[-1][:300]
 
 
 def grade_in_containers(checkout: Path, workdir: Path, exercises: Sequence[str],

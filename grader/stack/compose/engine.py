@@ -96,12 +96,14 @@ def compose_files() -> tuple[Path, ...]:
 
 
 def run_compose(project: str, args: Sequence[str], env: Mapping[str, str], *, timeout: float,
-                env_file: Path, overrides: Sequence[Path] = ()) -> subprocess.CompletedProcess[str]:
+                env_file: Path, files: Sequence[Path] | None = None,
+                overrides: Sequence[Path] = ()) -> subprocess.CompletedProcess[str]:
     """``<compose> -p project -f ... --env-file env_file args`` with only ``env`` (plus how to
     reach the engine) in its environment; output captured. ``env_file`` keeps a stray ``.env``
-    beside the compose file from setting what ``env`` leaves unset; ``overrides`` come last."""
+    beside the compose file from setting what ``env`` leaves unset; ``files`` default to the
+    grading stack's (``compose_files()``), ``overrides`` come last."""
     command = [*compose_command(), "-p", project, "--env-file", str(env_file)]
-    for path in (*compose_files(), *overrides):
+    for path in (*(compose_files() if files is None else files), *overrides):
         command += ["-f", str(path)]
     environment = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ} | dict(env)
     try:
