@@ -11,6 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from fixtures.build import build_fixture
@@ -20,41 +21,23 @@ from grader.sandbox.limits import Limits
 from grader.scenarios.http import Probe
 from grader.stack.base import Fault, ScriptedReply, Service, SubmissionUnrunnable
 from grader.stack.compose.backend import ComposeBackend
-from grader.stack.compose.engine import docker_client, engine_problem
-from grader.stack.compose.images import ensure_images, missing_requirements
+from grader.stack.compose.engine import docker_client
+from grader.stack.compose.images import ensure_images
 from grader.stack.compose.project import ComposeProject
 from grader.stack.compose.stack import service_urls
+
+from .support import ProjectNames, engine_objects, require_compose
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-def _skip_without_engine() -> None:
-    problem = engine_problem() or missing_requirements()
-    if problem:
-        pytest.skip(f"compose backend unavailable here: {problem}")
-
-
 @pytest.fixture(scope="module")
 def backend(tmp_path_factory):
-    _skip_without_engine()
+    require_compose()
     with ComposeBackend(build_fixture("reference"), tmp_path_factory.mktemp("compose"), Limits()) as opened:
         yield opened
-
-
-def engine_objects() -> dict[str, list[str]]:
-    """The containers, networks and volumes of grading projects (``grade-*``) that exist now."""
-    client = docker_client()
-
-    def owned(labels: dict | None) -> bool:
-        return (labels or {}).get("com.docker.compose.project", "").startswith("grade-")
-
-    return {
-        # sparse: the list alone, no inspect of each container (one may vanish between the two)
-        "containers": sorted(c.attrs["Names"][0].lstrip("/") for c in client.containers.list(all=True, sparse=True)
-                             if owned(c.attrs.get("Labels"))),
-        "networks": sorted(n.name for n in client.networks.list() if owned(n.attrs.get("Labels"))),
-        "volumes": sorted(v.name for v in client.volumes.list() if owned(v.attrs.get("Labels"))),
-    }
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_client().images.get(opened.images.api)  # the grading's tag goes with it
 
 
 def _poll(probe: Probe, path: str, want: int, wait: float = 45.0) -> int | None:
@@ -69,12 +52,17 @@ def test_service_urls_are_the_names_and_ports_submissions_expect():
                               Service.MLFLOW: "http://mlflow:5000", Service.TEI: "http://tei-embeddings:80"}
 
 
-def test_serves_breaks_and_stops_like_the_local_stack(backend):
-    before = engine_objects()
+def test_serves_breaks_and_stops_like_the_local_stack(backend, projects: ProjectNames):
     with backend.open_stack("stack-test") as stack:
         project = stack.project
         api = stack.start_api()
         assert api.wait_until_serving(120), api.startup_failure_reason()
+        host = docker_client().containers.get(api.name).attrs["HostConfig"]
+        limits = backend.limits
+        assert (host["CapDrop"], host["SecurityOpt"], host["ReadonlyRootfs"]) == (
+            ["ALL"], ["no-new-privileges:true"], True)
+        assert (host["Memory"], host["PidsLimit"], host["NanoCpus"]) == (
+            limits.memory_bytes, limits.processes, int(limits.cpus * 1e9))
         with Probe(api.url) as probe:
             token, _ = probe.login()
             assert probe.generate(token).status == 200
@@ -105,15 +93,44 @@ def test_serves_breaks_and_stops_like_the_local_stack(backend):
         refused = stack.start_api({contract.SECRET_VARIABLE: None})
         assert refused.wait_exit(60) not in (None, 0)
         assert any(contract.SECRET_VARIABLE in line.text for line in refused.output())
-    after = engine_objects()
-    assert not any(project in name for names in after.values() for name in names), after
-    assert after == before
+    assert project in projects.names
+    assert projects.left_behind() == {"containers": [], "networks": [], "volumes": []}
+
+
+def test_the_api_writes_only_to_its_sized_folders_and_the_graders_scan_finds_what_it_wrote(backend):
+    """What the API writes is found by the grader's own program in the scanner container, also
+    once the API is gone: the student's Python takes no part in the answer."""
+    with backend.open_stack("written-test") as stack:
+        api = stack.start_api()
+        assert api.wait_until_serving(120), api.startup_failure_reason()
+        container = docker_client().containers.get(api.name)
+        workdir = container.attrs["Config"]["WorkingDir"]
+        since = time.time()
+        marker = "trace-marker-5c1e"
+
+        def inside(command: str) -> tuple[int, str]:
+            done = container.exec_run(["sh", "-c", command])
+            return done.exit_code, done.output.decode(errors="replace")
+
+        assert inside(f"echo {marker} > {workdir}/traces_fallback.jsonl && echo {marker} > /tmp/kept.json "
+                      f"&& echo {marker} > $HOME/in-home.txt && echo nothing > /tmp/other.txt")[0] == 0
+        assert inside(f"ln -s {workdir}/traces_fallback.jsonl /tmp/link.json && mkfifo /tmp/fifo")[0] == 0
+        code, output = inside("touch /etc/written-by-the-api")
+        assert code != 0 and "Read-only file system" in output
+        code, output = inside("df -B1 /tmp | tail -1")
+        assert code == 0 and int(output.split()[1]) == backend.limits.disk_bytes
+
+        expected = sorted([f"{workdir}/traces_fallback.jsonl", "/tmp/kept.json", "/home/api/in-home.txt"])
+        assert stack.files_written_since(since, [marker]) == expected
+        api.kill()
+        assert stack.files_written_since(since, [marker]) == expected
+        assert stack.files_written_since(time.time() + 60, [marker]) == []
 
 
 def test_a_fork_bomb_meets_the_process_limit_and_the_reason_names_it(tmp_path):
     """The engine enforces ``pids_limit``; the grader reads the kernel's count of refused forks
     while the container lives, so the reason still names the limit after the container is gone."""
-    _skip_without_engine()
+    require_compose()
     limits = Limits(processes=64)
     with ComposeBackend(build_fixture("forks-without-bound"), tmp_path / "work", limits) as opened:
         with opened.open_stack("ex1") as stack:
@@ -124,7 +141,7 @@ def test_a_fork_bomb_meets_the_process_limit_and_the_reason_names_it(tmp_path):
 
 
 def test_a_submission_without_a_dockerfile_is_unrunnable_not_an_error(tmp_path):
-    _skip_without_engine()
+    require_compose()
     checkout = tmp_path / "submission"
     (checkout / "src" / "api").mkdir(parents=True)
     reference_api = build_fixture("reference") / "src" / "api"
@@ -136,7 +153,7 @@ def test_a_submission_without_a_dockerfile_is_unrunnable_not_an_error(tmp_path):
 
 
 def test_sigterm_to_the_grader_takes_every_project_down_and_exits_130(tmp_path):
-    _skip_without_engine()
+    require_compose()
     before = engine_objects()
     grade = Path(sys.executable).parent / "grade"
     proc = subprocess.Popen([str(grade), str(build_fixture("reference")), "--backend", "compose", "--only", "ex3",
@@ -157,7 +174,7 @@ def test_sigterm_to_the_grader_takes_every_project_down_and_exits_130(tmp_path):
 
 def test_more_networks_than_the_engines_default_pools_hold(tmp_path):
     """Sixteen projects of two networks each: past the ~31 networks of Docker's default pools."""
-    _skip_without_engine()
+    require_compose()
     before = engine_objects()
     images = ensure_images(on_progress=lambda message: None)
     env = {"SUBMISSION_DIR": str(build_fixture("reference")), "GRADER_STANDINS_IMAGE": images.standins,
@@ -166,8 +183,10 @@ def test_more_networks_than_the_engines_default_pools_hold(tmp_path):
     try:
         with ThreadPoolExecutor(max_workers=4) as pool:
             list(pool.map(lambda project: project.up(["faults"], networks=["front", "deps"]), projects))
-        subnets = [project.network(name).attrs["IPAM"]["Config"][0]["Subnet"]
-                   for project in projects for name in ("front", "deps")]
+        networks = [project.network(name).attrs for project in projects for name in ("front", "deps")]
+        # The subnets file repeats each network's definition: both stay internal (no route out).
+        assert all(network["Internal"] for network in networks)
+        subnets = [network["IPAM"]["Config"][0]["Subnet"] for network in networks]
         assert len(set(subnets)) == 32
         assert all(ipaddress.ip_network(subnet).subnet_of(ipaddress.ip_network("10.213.0.0/16")) for subnet in subnets)
     finally:
@@ -179,7 +198,7 @@ def test_more_networks_than_the_engines_default_pools_hold(tmp_path):
 def test_a_down_racing_an_up_is_followed_by_one_that_leaves_nothing(tmp_path):
     """An interrupt downs a project from another thread while its owner's ``up`` may still be
     creating networks: the owner's own down after its ``up`` ends must still find the project."""
-    _skip_without_engine()
+    require_compose()
     before = engine_objects()
     images = ensure_images(on_progress=lambda message: None)
     env = {"SUBMISSION_DIR": str(build_fixture("reference")), "GRADER_STANDINS_IMAGE": images.standins,
@@ -199,7 +218,7 @@ def test_a_down_racing_an_up_is_followed_by_one_that_leaves_nothing(tmp_path):
 
 
 def test_a_dockerfile_that_does_not_build_is_the_students_failure(tmp_path):
-    _skip_without_engine()
+    require_compose()
     checkout = tmp_path / "submission"
     api = checkout / "src" / "api"
     api.mkdir(parents=True)

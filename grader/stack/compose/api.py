@@ -81,15 +81,6 @@ class ContainerApi:
         return str(self._container.name)
 
     @property
-    def workdir(self) -> str:
-        """The image's working directory (where the API runs and writes by default)."""
-        return self._container.attrs["Config"].get("WorkingDir") or "/"
-
-    def run_inside(self, argv: list[str]) -> str:
-        """``argv`` run in the running container (``docker exec``); what it printed."""
-        return self._container.exec_run(argv).output.decode(errors="replace")
-
-    @property
     def started_at(self) -> float:
         """When the engine started the container (not when the CLI was called)."""
         return self._started_at

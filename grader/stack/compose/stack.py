@@ -1,10 +1,12 @@
 """One scenario's stack as a compose project of its own; implements ``base.Stack``.
 
-``up`` brings the stand-ins and the fault proxies up (healthchecks waited for), each
-``start_api`` is a ``compose run`` of the ``api`` service with its own environment, and
-``__exit__`` always ends with ``down -v``: no container, network or volume outlives it.
-MLflow is the grading's one server (as on the local backend), joined to this project's
-network under the name the proxies forward to.
+``up`` brings the stand-ins, the fault proxies and the grader's scanner up (their ports
+waited for) and fills the API's working directory (``workdir``), each ``start_api`` is a
+``compose run`` of the ``api`` service with its own environment (under ``stack_override``: no
+capabilities, no new privileges, a read-only root, the grading's limits), and ``__exit__``
+always ends with ``down -v``: no container, network or volume outlives it. MLflow is the
+grading's one server (as on the local backend), joined to this project's network under the
+name the proxies forward to.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from typing import Mapping, Sequence
 import yaml
 
 from grader import contract
+from grader.errors import StackError
 from grader.sandbox.limits import Limits
 from grader.stack.base import Fault, Service, with_overrides
 from grader.stack.compose.api import ContainerApi
 from grader.stack.compose.engine import COMPOSE_FILE, docker_client
 from grader.stack.compose.project import ComposeProject
+from grader.stack.compose.workdir import (API_HOME, WorkdirCopy, api_mounts, as_the_api_sees_it, fill,
+                                          scanned_folders, scanner_mounts, volumes)
 from grader.stack.fault_server import FaultControl
 from grader.stack.services.control import LLMControl
 
@@ -36,27 +41,9 @@ _MLFLOW_ALIAS = "mlflow-upstream"
 # The per-stack dependencies (MLflow is the grading's, shared).
 _STANDINS = ("litellm", "qdrant", "tei-embeddings")
 _ROUTE = re.compile(r"^--route=(?P<name>[\w.-]+)=(?P<port>\d+):")
-# What `files_written_since` runs inside the API's container: a walk of where the API may write.
-_FIND_WRITTEN = """
-import json, os, sys
-since, needles = float(sys.argv[1]), [text.encode() for text in json.loads(sys.argv[2])]
-for base in sys.argv[3:]:
-    for root, dirs, files in os.walk(base):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            path = os.path.join(root, name)
-            try:
-                if os.path.islink(path) or os.path.getmtime(path) < since or os.path.getsize(path) > 50_000_000:
-                    continue
-                with open(path, "rb") as handle:
-                    content = handle.read()
-                    if any(needle in content for needle in needles):
-                        print(path)
-            except OSError:
-                pass
-"""
-
-
+# The grader's container that fills the API's working directory and looks for what it wrote.
+SCANNER = "scanner"
+_SCANNER_MEMORY = 256 * 1024 * 1024
 @dataclass(frozen=True)
 class ComposeImages:
     """The images a stack runs: the submission's API and the grader's own."""
@@ -83,25 +70,44 @@ def service_urls() -> dict[Service, str]:
     return {service: f"http://{service.value}:{port}" for service, port in service_ports().items()}
 
 
-def grading_override(limits: Limits) -> dict:
-    """An override file's content for a grading: ``limits`` on the API's container, and no
-    healthchecks (the grader polls the ports itself: ``ComposeProject.wait_listening``)."""
+def without_healthchecks() -> dict:
+    """An override file's content that turns the engine's healthchecks off: the grader polls
+    the ports itself (``ComposeProject.wait_listening``)."""
     # The engine runs a first healthcheck one interval after start: a day's interval means none
     # during a grading (Compose v1 refuses `disable` beside the base file's other options).
-    services: dict[str, dict] = {name: {"healthcheck": {"interval": "24h"}} for name in (*_STANDINS, "faults", "mlflow")}
-    services["api"] = {"mem_limit": limits.memory_bytes, "pids_limit": limits.processes,
-                       "tmpfs": [f"/tmp:size={limits.disk_bytes}"]}
-    return {"services": services}
+    return {"services": {name: {"healthcheck": {"interval": "24h"}} for name in (*_STANDINS, "faults", "mlflow")}}
+
+
+def stack_override(limits: Limits, images: ComposeImages, copy: WorkdirCopy) -> dict:
+    """An override file's content for a scenario's stack: ``limits`` on the API's container, its
+    read-only root and writable volumes (``workdir``), the grader's ``scanner`` of those volumes,
+    and no healthchecks."""
+    override = without_healthchecks()
+    override["services"]["api"] = {
+        "mem_limit": limits.memory_bytes, "pids_limit": limits.processes, "cpus": limits.cpus,
+        "read_only": True, "volumes": api_mounts(copy), "environment": {"HOME": API_HOME},
+    }
+    override["services"][SCANNER] = {
+        "image": images.standins, "init": True, "stop_grace_period": "2s",
+        "command": ["sleep", "infinity"], "network_mode": "none", "read_only": True, "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges:true"], "mem_limit": _SCANNER_MEMORY, "pids_limit": 32,
+        "volumes": scanner_mounts(),
+    }
+    override["volumes"] = volumes(limits)
+    return override
 
 
 class ComposeStack:
     """A compose project named after the grading and the scenario; a context manager."""
 
     def __init__(self, name: str, checkout: Path, images: ComposeImages, mlflow, workdir: Path,
-                 limits: Limits) -> None:
-        """``mlflow``: the grading's MLflow container, joined to this stack's network."""
+                 limits: Limits, copy: WorkdirCopy) -> None:
+        """``mlflow``: the grading's MLflow container, joined to this stack's network; ``copy``:
+        the API image's working directory, which each stack gets a writable copy of."""
         slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
         self.limits = limits
+        self._images = images
+        self._copy = copy
         self._mlflow = mlflow
         self._token = secrets.token_urlsafe(24)
         project = f"grade-{secrets.token_hex(4)}-{slug}"
@@ -121,11 +127,13 @@ class ComposeStack:
 
     def __enter__(self) -> "ComposeStack":
         try:
-            self._limits_file.write_text(yaml.safe_dump(grading_override(self.limits)))
+            self._limits_file.write_text(yaml.safe_dump(stack_override(self.limits, self._images, self._copy)))
             self._exit.callback(self._limits_file.unlink, missing_ok=True)
             self._exit.callback(self._project.down)
             # All at once: the proxies connect to a dependency only when the API does.
-            self._project.up([*_STANDINS, "faults"], networks=["front", "deps"])
+            self._project.up([*_STANDINS, "faults", SCANNER], networks=["front", "deps"])
+            self._scanner = self._project.containers(SCANNER)[0]
+            fill(self._scanner, self._copy)
             self._deps = self._project.network("deps")
             self._join_mlflow()
             self._exit.callback(self._leave_mlflow)  # before `down`: the network goes with it
@@ -189,16 +197,17 @@ class ComposeStack:
         self._faults.set_fault(service.value, None)
 
     def files_written_since(self, since: float, containing: Sequence[str]) -> list[str]:
-        """Searched inside every running API container: its workdir, HOME and /tmp."""
-        written: list[str] = []
-        with self._lock:
-            apis = list(self._apis)
-        for api in apis:
-            if api.exit_code is not None:
-                continue
-            command = ["python", "-c", _FIND_WRITTEN, str(since - 0.5), json.dumps(list(containing)), api.workdir, "/root", "/tmp"]
-            written += [line for line in api.run_inside(command).splitlines() if line.strip()]
-        return sorted(set(written))
+        """Searched by the grader's own program (``written``) in the scanner, which mounts the
+        API's working directory, HOME and /tmp: paths as the API names them."""
+        command = ["python", "-m", "grader.stack.compose.written", str(since - 0.5), json.dumps(list(containing)),
+                   *scanned_folders()]
+        result = self._scanner.exec_run(command)
+        try:
+            answer = json.loads(result.output.decode(errors="replace"))
+            found = [as_the_api_sees_it(str(path), self._copy) for path in answer["found"]]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise StackError(f"the scan for written files gave no answer (exit {result.exit_code})") from exc
+        return sorted(found)
 
     def abort(self) -> None:
         """Take the project down now, from any thread (its owner's ``__exit__`` still runs)."""
