@@ -8,25 +8,18 @@ of everything on the engine."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from grader.stack.compose.engine import docker_client, engine_problem
 from grader.stack.compose.images import missing_requirements
 from grader.stack.compose.project import ComposeProject
+from tests.needs import unavailable
 
 
 def require_compose() -> None:
     """Skip (locally) or fail (in CI) with the reason when the compose backend cannot run here."""
-    problem = engine_problem() or missing_requirements()
-    if problem is None:
-        return
-    message = f"compose backend unavailable here: {problem}"
-    if os.environ.get("CI"):
-        pytest.fail(f"{message} (CI must have it: .ci/run installs it)", pytrace=False)
-    pytest.skip(message)
+    if problem := engine_problem() or missing_requirements():
+        unavailable(f"compose backend unavailable here: {problem}")
 
 
 def engine_objects(projects: set[str] | None = None) -> dict[str, list[str]]:
@@ -64,13 +57,3 @@ class ProjectNames:
         """What of these projects is still on the engine (empty lists when nothing)."""
         return engine_objects(self.names)
 
-
-def deep_tree(root: Path, depth: int = 1100) -> Path:
-    """``depth`` folders one in another under ``root`` (deeper than Python's recursion limit);
-    the deepest. Remove ``root`` with ``grader.checkout.remove_tree``: pytest's own clean-up of
-    its temporary folders recurses, and would fail on it for every later session."""
-    folder = root
-    for _ in range(depth):  # one level at a time: Path.mkdir(parents=True) itself recurses
-        folder = folder / "d"
-        folder.mkdir()
-    return folder

@@ -14,7 +14,7 @@ from grader.stack.base import SubmissionUnrunnable
 from grader.stack.compose.buildspec import BuildSpec
 from grader.stack.compose.context import OUTSIDE_DOCKERFILE, pack_context
 
-from .support import deep_tree
+from tests.trees import deep_tree
 
 
 def _pack(checkout: Path, spec: BuildSpec, max_bytes: int = 10_000_000) -> tuple[str, tarfile.TarFile]:

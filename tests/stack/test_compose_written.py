@@ -14,7 +14,7 @@ from pathlib import Path
 from grader.checkout import remove_tree
 from grader.stack.compose import written
 
-from .support import deep_tree
+from tests.trees import deep_tree
 
 MARKER = "trace-7f3a"
 
