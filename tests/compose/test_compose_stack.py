@@ -140,6 +140,19 @@ def test_a_fork_bomb_meets_the_process_limit_and_the_reason_names_it(tmp_path):
             assert "process limit hit (64 processes and threads)" in api.startup_failure_reason()
 
 
+def test_a_full_disk_ends_the_api_and_the_reason_names_the_limit(tmp_path):
+    """The writable folders are tmpfs volumes of the disk limit: an 8 GiB write meets ENOSPC,
+    the import fails, and the grader's scanner tells the folder was full."""
+    require_compose()
+    limits = Limits(disk_bytes=64 * 2**20)
+    with ComposeBackend(build_fixture("writes-gigabytes"), tmp_path / "work", limits) as opened:
+        with opened.open_stack("ex1") as stack:
+            api = stack.start_api()
+            assert not api.wait_until_serving(120)
+            assert api.fatal_limit() == "disk limit hit (64 MiB: /tmp full)"
+            assert api.startup_failure_reason().startswith("disk limit hit (64 MiB: /tmp full)")
+
+
 def test_a_submission_without_a_dockerfile_is_unrunnable_not_an_error(tmp_path):
     require_compose()
     checkout = tmp_path / "submission"

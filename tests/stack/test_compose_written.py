@@ -86,3 +86,13 @@ def test_a_tree_deeper_than_pythons_recursion_limit_is_scanned(tmp_path):
         assert answer["complete"] and len(answer["found"]) == 1 and answer["found"][0].endswith("/d/deep.txt")
     finally:
         remove_tree(workdir)
+
+
+def test_full_folders_are_named(tmp_path, monkeypatch, capsys):
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "home").mkdir()
+    monkeypatch.setattr(written, "FULL_BELOW", 1 << 62)  # more than any disk has left
+    written.main(["--full", str(tmp_path / "tmp"), str(tmp_path / "home"), str(tmp_path / "missing")])
+    monkeypatch.setattr(written, "FULL_BELOW", 0)
+    written.main(["--full", str(tmp_path / "tmp")])
+    assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [["tmp", "home"], []]

@@ -13,7 +13,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from grader.sandbox.cgroup import forks_refused, process_limit_hit
 from grader.sandbox.limits import Limits, human_bytes
@@ -51,9 +51,13 @@ class _ChunkReader(io.RawIOBase):
 class ContainerApi:
     """One ``api`` container (started by ``docker compose run``), followed until it ends."""
 
-    def __init__(self, container, network: str, limits: Limits) -> None:
+    def __init__(self, container, network: str, limits: Limits,
+                 full_folders: Callable[[], list[str]] = lambda: []) -> None:
+        """``full_folders``: the API's writable folders whose file system is full (its disk limit)."""
         self._container = container
         self._limits = limits
+        self._full_folders = full_folders
+        self._disk_hit: str | None = None
         self._output = BoundedOutput(limits.output_bytes)
         self._forks_refused = False
         self._exit_code: int | None = None
@@ -147,13 +151,23 @@ class ContainerApi:
 
     def fatal_limit(self) -> str | None:
         """The memory limit when the engine's OOM killer ended it, the process limit when a fork
-        was refused."""
+        was refused, the disk limit when it ended with a writable folder full."""
         hits = []
         if self.exit_code is not None and self._container.attrs["State"].get("OOMKilled"):
             hits.append(f"memory limit hit ({human_bytes(self._limits.memory_bytes)}); killed")
         if self._note_forks_refused():
             hits.append(process_limit_hit(self._limits.processes))
+        if disk := self._note_disk_full():
+            hits.append(disk)
         return "; ".join(hits) or None
+
+    def _note_disk_full(self) -> str | None:
+        """Once the API has ended: whether a folder it writes to is full (asked once, remembered)."""
+        if self._disk_hit is None and self.exit_code is not None:
+            full = self._full_folders()
+            self._disk_hit = (f"disk limit hit ({human_bytes(self._limits.disk_bytes)}: {', '.join(full)} full)"
+                              if full else "")
+        return self._disk_hit or None
 
     def limit_hit(self) -> str | None:
         """The limits of ``fatal_limit``, and the output past its limit."""

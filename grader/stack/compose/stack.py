@@ -21,6 +21,8 @@ from functools import cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import docker.errors
+import requests
 import yaml
 
 from grader import contract
@@ -167,7 +169,8 @@ class ComposeStack:
             self._count += 1
             name = f"{self.project}-api-{self._count}"
         self._project.compose("run", "-d", "-T", "--no-deps", "--name", name, "api", extra_env=variables)
-        api = ContainerApi(docker_client().containers.get(name), f"{self.project}_front", self.limits)
+        api = ContainerApi(docker_client().containers.get(name), f"{self.project}_front", self.limits,
+                           self._full_folders)
         with self._lock:
             self._apis.append(api)
         return api
@@ -208,6 +211,16 @@ class ComposeStack:
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise StackError(f"the scan for written files gave no answer (exit {result.exit_code})") from exc
         return sorted(found)
+
+    def _full_folders(self) -> list[str]:
+        """The API's writable folders that are full, as the API names them (``written --full``)."""
+        try:
+            result = self._scanner.exec_run(["python", "-m", "grader.stack.compose.written", "--full",
+                                             *scanned_folders()])
+            return [as_the_api_sees_it(str(name), self._copy) for name in json.loads(result.output.decode())]
+        except (docker.errors.DockerException, requests.RequestException, json.JSONDecodeError, TypeError,
+                UnicodeDecodeError):
+            return []  # no answer (the stack is gone): no limit named, the check's own reason stands
 
     def abort(self) -> None:
         """Take the project down now, from any thread (its owner's ``__exit__`` still runs)."""

@@ -1,13 +1,16 @@
-"""Which files an API wrote since a moment that hold one of some markers: the compose
-backend's ``files_written_since``, run by the grader's own Python in the stand-ins image.
+"""What an API wrote in its writable folders, told by the grader's own Python in the stand-ins
+image (the compose backend's ``scanner`` container mounts those folders read-only).
 
-``python -m grader.stack.compose.written SINCE MARKERS_JSON BASE...`` walks each base (the
-API's writable folders, mounted read-only into the grader's ``scanner`` container) and prints
-one JSON object: ``{"found": [path, ...], "complete": bool}`` with paths relative to the
-bases' parent. The student's code never takes part, so its answer cannot be forged. It is
-bounded however hostile the folders are: walked without recursion and without following
+``python -m grader.stack.compose.written SINCE MARKERS_JSON BASE...`` walks each base and
+prints one JSON object: ``{"found": [path, ...], "complete": bool}``, the files changed since
+SINCE that hold one of the markers, as ``<base name>/<relative path>`` (the compose backend's
+``files_written_since``). The student's code never takes part, so its answer cannot be forged.
+It is bounded however hostile the folders are: walked without recursion and without following
 links, fifos and devices never opened, each file read up to a size, the whole scan up to a
 number of entries, bytes read and seconds (``complete`` is false when a bound cut it short).
+
+``python -m grader.stack.compose.written --full BASE...`` prints the names of the bases whose
+file system is full (the disk limit hit), as a JSON list.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ TOTAL_BYTES = 100_000_000
 MAX_ENTRIES = 100_000
 MAX_FOUND = 50
 TIME_LIMIT_S = 20.0
+# A tmpfs with less room than this left is full: the API's writes meet ENOSPC there.
+FULL_BELOW = 1 << 20
 _CHUNK = 1 << 20
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -79,8 +84,25 @@ def _holds(path: Path, markers: list[bytes], limit: int, deadline: float) -> tup
         os.close(fd)
 
 
+def full(bases: list[Path]) -> list[str]:
+    """The names of the bases whose file system has less than ``FULL_BELOW`` bytes left."""
+    found = []
+    for base in bases:
+        try:
+            status = os.statvfs(base)
+        except OSError:
+            continue
+        if status.f_bavail * status.f_frsize < FULL_BELOW:
+            found.append(base.name)
+    return found
+
+
 def main(argv: list[str] | None = None) -> None:
-    since, markers, *bases = argv if argv is not None else sys.argv[1:]
+    arguments = argv if argv is not None else sys.argv[1:]
+    if arguments[:1] == ["--full"]:
+        print(json.dumps(full([Path(base) for base in arguments[1:]])))
+        return
+    since, markers, *bases = arguments
     deadline = time.monotonic() + TIME_LIMIT_S
     # A last resort past the deadline (a read the kernel holds up): the grader sees no answer.
     signal.alarm(int(TIME_LIMIT_S) + 10)
