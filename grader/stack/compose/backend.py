@@ -33,7 +33,7 @@ from grader.stack.compose.engine import docker_client
 from grader.stack.compose.images import ensure_images
 from grader.stack.compose.project import UP_TIMEOUT_S, ComposeProject
 from grader.stack.compose.stack import ComposeImages, ComposeStack, service_ports, without_healthchecks
-from grader.stack.compose.workdir import copy_workdir
+from grader.stack.compose.workdir import WorkdirCopy, copy_workdir
 from grader.stack.local import unrunnable_reason
 
 # The submissions' images, one tag per grading.
@@ -59,6 +59,7 @@ class ComposeBackend:
         self.limits = limits
         self._on_stage = on_stage
         self._problem: str | None = None
+        self._copy = WorkdirCopy(None)
         self._exit: ExitStack | None = None
         self._stacks: set[ComposeStack] = set()
         self._aborted = False

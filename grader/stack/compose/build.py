@@ -42,6 +42,7 @@ _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 _TAIL_LINES = 6
 _LINE_CHARS = 240
 _STEP_CHARS = 120
+_DESTINATION_CHARS = 100
 _PROXY_LOG_LINES = 200
 # How long an interrupted build may take to end before its network is taken down anyway.
 _DRAIN_S = 30.0
@@ -78,7 +79,7 @@ def build_api_image(checkout: Path, spec: BuildSpec, tag: str, workdir: Path, li
 def _failed(failure: str, events: list[dict]) -> Exception:
     """A failed build as the student's failure, or the machine's when an index did not answer."""
     def destination(event: dict) -> str:
-        return f"{event.get('host')}:{event.get('port')}"
+        return f"{event.get('host')}:{event.get('port')}"[:_DESTINATION_CHARS]  # the build chose the name
 
     unreachable = [event for event in events if event.get("event") == "unreachable"]
     if unreachable:
@@ -90,8 +91,8 @@ def _failed(failure: str, events: list[dict]) -> Exception:
     return SubmissionUnrunnable(f"its image did not build: {failure}")
 
 
-def _run(archive, dockerfile: str, spec: BuildSpec, tag: str, project: ComposeProject, proxy: str, limits: Limits,
-         ) -> str | None:
+def _run(archive, dockerfile: str, spec: BuildSpec, tag: str, project: ComposeProject, proxy: str,
+         limits: Limits) -> str | None:
     """Run the build; None when it succeeded, else why it failed (one line)."""
     progress = _Progress()
     stopper = _Stopper(project, limits.install_s)
