@@ -38,13 +38,19 @@ INSECURE_SECRETS = frozenset(
     }
 )
 
+# Template values (the handout's .env.example suggests
+# "your-secure-random-key-at-least-32-characters-long": 50 characters, yet no secret).
+TEMPLATE_PREFIXES = ("your-", "your_", "<")
+PLACEHOLDER_WORDS = ("change-in-production", "changeme", "change-me", "placeholder")
+
 
 def check_jwt_secret(value: str | None) -> str:
     """Return the secret if it is usable, else raise ValueError saying why."""
     if value is None or not value.strip():
         raise ValueError("JWT_SECRET_KEY is required and not set")
     lowered = value.strip().lower()
-    if lowered in INSECURE_SECRETS or "change-in-production" in lowered or "changeme" in lowered:
+    if lowered in INSECURE_SECRETS or lowered.startswith(TEMPLATE_PREFIXES) or any(
+            word in lowered for word in PLACEHOLDER_WORDS):
         raise ValueError("JWT_SECRET_KEY is a known placeholder; generate one with `openssl rand -hex 32`")
     if len(value) < MIN_SECRET_LENGTH:
         raise ValueError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters (got {len(value)})")
