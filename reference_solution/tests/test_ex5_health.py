@@ -41,6 +41,13 @@ def test_readiness_names_the_dependency_down(load_api, upstream, h):
         assert all(_healthy(v) for k, v in checks.items() if k not in (name, "tei"))
 
 
-def test_legacy_system_health_is_not_fake(load_api, h):
-    response = _get(h, load_api(), "/system/health")
-    assert response.status_code in (307, 503) or response.json().get("status") != "healthy"
+def test_legacy_system_health_leads_to_readiness(load_api, h):
+    """The old always-healthy check now answers what readiness answers: Qdrant and MLflow are
+    unreachable here, so following it ends in 503 degraded (a 404 or a fake 200 fails)."""
+    async def go():
+        async with h.client(load_api()) as client:
+            return await client.get("/system/health", follow_redirects=True)
+
+    response = h.run(go)
+    assert response.status_code == 503, response.text
+    assert response.json()["status"] == "degraded"

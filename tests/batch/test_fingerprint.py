@@ -19,11 +19,19 @@ def _own(seed: str, lines: int = 40) -> str:
     return "\n".join(f"value_{seed}_{n} = compute({n})  # comment {n}" for n in range(lines))
 
 
+def _reformatted(code: str) -> str:
+    """The same statements with other comments, other indentation and other inner spacing."""
+    return "\n".join("\t  " + line.replace("# comment", "#   note").replace(" = ", "   =  ")
+                     for line in code.splitlines())
+
+
 def test_copies_found_handout_ignored(tmp_path):
+    copied = _reformatted(_own("x"))
+    # No line of the copy is the original's as written: only normalisation can match them.
+    assert not set(copied.splitlines()) & set(_own("x").splitlines())
     prints = {
         "a": fingerprint(_tree(tmp_path / "a", _own("x"))),
-        # b copied a, reformatted: other comments, other indentation
-        "b": fingerprint(_tree(tmp_path / "b", _own("x").replace("# comment", "#   note").replace("value", "value"))),
+        "b": fingerprint(_tree(tmp_path / "b", copied)),  # b copied a, reformatted
         "c": fingerprint(_tree(tmp_path / "c", _own("y"))),
         "d": fingerprint(_tree(tmp_path / "d", _own("z"))),
         "e": fingerprint(_tree(tmp_path / "e", "")),  # handed in the handout as it is
