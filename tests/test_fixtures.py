@@ -3,8 +3,10 @@ and every gradable fixture has an expected outcome for every catalogue check."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,7 +15,9 @@ import pytest
 from fixtures import build
 from fixtures.hostile import FORGED_EXERCISE
 from fixtures import manifest as fx_manifest
+from fixtures.near_misses import NEAR_MISSES
 from grader.checks import CHECKS
+from grader.scenarios import static
 
 HAVE_REFERENCE = (build.DEFAULT_REFERENCE / "src" / "api" / "main.py").is_file()
 needs_reference = pytest.mark.skipif(not HAVE_REFERENCE, reason="reference_solution/ is not written yet")
@@ -91,11 +95,35 @@ def test_expected_points_follow_the_rubric():
         pytest.skip("no rubric yet")
     rubric = fx_manifest.load_rubric(rubric_path)
     assert fx_manifest.expected_total("reference", rubric) == rubric.max_points == 100
+    assert fx_manifest.expected_total("second-solution", rubric) == 100
     assert fx_manifest.expected_total("starter", rubric) == 0
+    assert set(fx_manifest.expected_checks("handout").values()) == {"failed"}  # it never starts
     assert fx_manifest.expected_points("empty-repo", rubric) is None
     for ex_id, exercise in rubric.exercises.items():
         points = fx_manifest.expected_points(f"all-but-{ex_id}", rubric)
         assert points[ex_id] < exercise.points  # every all-but fixture loses points on its own exercise
+
+
+def test_every_criterion_has_exactly_one_near_miss():
+    rubric = fx_manifest.load_rubric(fx_manifest.DEFAULT_RUBRIC)
+    criteria = [criterion.id for exercise in rubric.exercises.values() for criterion in exercise.criteria]
+    assert sorted(miss.criterion for miss in NEAR_MISSES) == sorted(criteria)
+
+
+@pytest.mark.parametrize("miss", NEAR_MISSES, ids=lambda miss: miss.name)
+def test_a_near_miss_loses_its_criterion_and_nothing_else(miss):
+    """Its criterion loses points; every other criterion keeps all of them, unless the manifest
+    says the grader cannot judge one of its checks without the broken behaviour."""
+    rubric = fx_manifest.load_rubric(fx_manifest.DEFAULT_RUBRIC)
+    outcomes = fx_manifest.expected_checks(miss.name)
+    for exercise in rubric.exercises.values():
+        for criterion in exercise.criteria:
+            earned = all(outcomes[check] == "passed" for check in criterion.checks)
+            if criterion.id == miss.criterion:
+                assert not earned, criterion.id
+            elif not earned:
+                assert {outcomes[check] for check in criterion.checks} - {"passed"} == {"not_gradable"}, criterion.id
+                assert criterion.id.split(".")[0] == miss.criterion.split(".")[0], criterion.id
 
 
 def test_points_function_on_the_documented_format():
@@ -134,16 +162,109 @@ def test_building_twice_gives_the_same_shas(built, tmp_path):
 @needs_reference
 def test_starter_holds_only_exam_files(built):
     files = tracked(built["starter"])
-    assert not any(p == "tests" or p.startswith("tests/") for p in files)
+    handout_tests = {rel for rel in build.read_plain_tree(build.DEFAULT_HANDOUT) if rel.startswith("tests/")}
+    # the handout's tests/, never the reference's own suite
+    assert {p for p in files if p.startswith("tests/")} == handout_tests != set()
     assert "IMPLEMENTATION.md" not in files
     assert not any("__pycache__" in p or p.endswith(".pyc") for p in files)
     assert "src/api/main.py" in files
 
 
+def _api_service(repo: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((repo / "docker-compose.yml").read_text())["services"]["api"]
+
+
+@needs_reference
+def test_starter_is_the_handout_in_every_file_a_check_or_the_build_reads(built):
+    """CONTRACT.md's facts about the handout, read from the starter as the grader reads them."""
+    starter = built["starter"]
+    value, _ = static.env_example_value(starter, "JWT_SECRET_KEY")
+    assert value == "your-secure-random-key-at-least-32-characters-long" and len(value) == 50
+    example = (starter / ".env.example").read_text()
+    for line in ("OPENAI_API_KEY=sk-your-openai-api-key", "GROQ_API_KEY=gsk-your-groq-api-key",
+                 "GEMINI_API_KEY=your-gemini-api-key", "OPENROUTER_API_KEY=sk-or-your-openrouter-api-key",
+                 "MUST be at least 32 characters", "Generate with: openssl rand -hex 32"):
+        assert line in example, line
+    api = _api_service(starter)
+    assert api["build"] == {"context": ".", "dockerfile": "./src/api/Dockerfile"}
+    assert ".:/app" in api["volumes"] and api["working_dir"] == "/app/src/api"
+    dockerfile = (starter / "src/api/Dockerfile").read_text().splitlines()
+    for line in ("FROM python:3.11-slim", "WORKDIR /app", "COPY src/api/requirements.txt .",
+                 "COPY test-requirements.txt .", "COPY src/api/ .", "COPY tests/ ./tests/",
+                 'CMD ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"]'):
+        assert line in dockerfile, line
+    assert (starter / "test-requirements.txt").is_file()
+    settings = ast.parse((starter / "src/api/config/settings.py").read_text())
+    constants = {node.targets[0].id: node.value.value for node in settings.body
+                 if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)}
+    assert constants["JWT_SECRET_KEY"] == "your-secret-key-change-in-production"
+    findings, unreadable = static.print_calls(starter)
+    assert len(findings) == 10 and not unreadable
+
+
+@needs_reference
+def test_every_fix_keeps_the_handout_layout_and_ex1_fixes_the_suggested_key(built):
+    for name in ("reference", "only-ex1", "all-but-ex2"):
+        assert _api_service(built[name])["build"]["context"] == ".", name
+        assert (built[name] / "test-requirements.txt").is_file() and (built[name] / "tests").is_dir(), name
+    # The fix commit changes the key .env.example suggests to one the fixed service refuses.
+    assert static.env_example_value(built["only-ex1"], "JWT_SECRET_KEY")[0] == ""
+    assert static.env_example_value(built["only-ex2"], "JWT_SECRET_KEY")[0] != ""
+
+
+@needs_reference
+def test_handout_does_not_start_and_names_the_missing_module(built):
+    api = built["handout"] / "src/api"
+    for module in ("config/logging_config.py", "config/env_validator.py", "middleware/request_id.py",
+                   "middleware/request_limits.py", "middleware/shutdown.py", "services/health_checker.py"):
+        assert not (api / module).exists(), module
+    started = subprocess.run([sys.executable, "-c", "import main"], cwd=api, capture_output=True, text=True,
+                             timeout=120)
+    assert started.returncode != 0
+    assert "No module named 'config.logging_config'" in started.stderr
+    system = subprocess.run([sys.executable, "-c", "import routers.system"], cwd=api, capture_output=True,
+                            text=True, timeout=120)
+    assert "NameError: name 'DependencyCheck' is not defined" in system.stderr
+    app = ast.parse((api / "config/app.py").read_text())
+    imported = {node.module for node in ast.walk(app) if isinstance(node, ast.ImportFrom)}
+    assert {"config.env_validator", "middleware.request_id", "middleware.request_limits", "middleware.shutdown",
+            "services.health_checker"} <= imported
+
+
+@needs_reference
+def test_second_solution_rewrites_src_api_in_its_own_layout(built):
+    repo = built["second-solution"]
+    assert head(repo, "HEAD~2") == head(built["starter"])
+    files = tracked(repo)
+    assert not any(p.startswith(("src/api/config/", "src/api/routers/", "src/api/services/")) for p in files)
+    expected = build.read_plain_tree(build.DEFAULT_SECOND)
+    for rel, entry in expected.items():
+        assert (repo / rel).read_bytes() == entry.data, rel
+    assert _api_service(repo)["build"]["context"] == "./src/api"
+    requirements = (repo / "src/api/requirements.txt").read_text()
+    assert "openai" not in requirements and "structlog" in requirements and "tenacity" in requirements
+
+
+@needs_reference
+@pytest.mark.parametrize("miss", NEAR_MISSES, ids=lambda miss: miss.name)
+def test_a_near_miss_is_the_second_solution_plus_its_edits(built, miss):
+    repo = built[miss.name]
+    assert head(repo, "HEAD~1") == head(built["second-solution"])
+    changed = set(git(repo, "diff", "--name-only", "HEAD~1", "HEAD").stdout.split())
+    assert changed == {edit.path for edit in miss.edits}
+    for rel in changed:
+        text = (repo / rel).read_text()
+        assert all(edit.new in text for edit in miss.edits if edit.path == rel)
+        if rel.endswith(".py"):
+            compile(text, rel, "exec")
+
+
 @needs_reference
 def test_reference_fixture_is_the_reference_solution(built):
     repo = built["reference"]
-    expected = build.read_reference()
+    expected = build.read_reference() | build.read_plain_tree(build.DEFAULT_HANDOUT)
     files = tracked(repo)
     assert set(files) == set(expected)
     for rel, entry in expected.items():
@@ -157,10 +278,13 @@ def test_histories_share_their_common_commits(built):
         assert head(built[f"only-{ex}"], "HEAD~1") == starter
         assert head(built[f"all-but-{ex}"], "HEAD~5") == starter
     reference = head(built["reference"])
+    second = head(built["second-solution"])
     for name, spec in build.FIXTURES.items():
-        if spec.mutation is not None:  # broken and hostile ones = their base fixture + one commit
-            base = reference if spec.fixes == build.EXERCISES else head(built[f"all-but-{FORGED_EXERCISE}"])
+        if spec.mutation is not None:  # broken, hostile and near misses = their base fixture + one commit
+            base = (second if spec.second else reference if spec.fixes == build.EXERCISES
+                    else head(built[f"all-but-{FORGED_EXERCISE}"]))
             assert head(built[name], "HEAD~1") == base, name
+    assert log_subjects(built["handout"]) == ["starter"] and head(built["handout"]) != starter
 
 
 @needs_reference
