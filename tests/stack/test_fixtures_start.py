@@ -1,0 +1,38 @@
+"""The fixtures start as the manifest assumes: the starter (the handout made to start), the
+reference and the second solution serve on the local stack; the handout does not, and its
+failure names the first module the student has to write."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from fixtures.build import build_fixture
+from grader.cache import default_cache_root
+from grader.stack.local import LocalBackend
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+
+
+@pytest.mark.parametrize("name", ["starter", "reference", "second-solution"])
+def test_the_fixture_serves(name, tmp_path):
+    with LocalBackend(build_fixture(name), tmp_path, default_cache_root()) as backend:
+        with backend.open_stack("start") as stack:
+            api = stack.start_api()
+            try:
+                assert api.wait_until_serving(180), api.startup_failure_reason()
+                assert httpx.get(f"{api.url}/health", timeout=10).json() == {"status": "alive"}
+            finally:
+                api.kill()
+
+
+def test_the_handout_does_not_start_and_names_the_missing_module(tmp_path):
+    with LocalBackend(build_fixture("handout"), tmp_path, default_cache_root()) as backend:
+        with backend.open_stack("start") as stack:
+            api = stack.start_api()
+            try:
+                assert not api.wait_until_serving(180)
+                assert api.exit_code not in (None, 0)
+                assert "config.logging_config" in api.startup_failure_reason()
+            finally:
+                api.kill()
