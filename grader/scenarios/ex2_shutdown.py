@@ -23,7 +23,7 @@ from grader.stack.base import LogLine, ScriptedReply, Stack
 
 from .context import ScenarioContext, Serving, serve, upstream_calls_for, warm_up
 from .http import Observed, unique_prompt
-from .logs import as_evidence, between, matching, unreadable_output
+from .logs import as_evidence, between, matching, message_of, unreadable_output
 from .polling import poll_until
 from .recorder import Check, Results, decisive, marginal, missed_bound, with_margin
 
@@ -58,6 +58,9 @@ _DRAIN = re.compile(
     r"|requests?\W+(\w+\W+){0,3}(in[- ]?flight|active|pending|ongoing|remaining|outstanding|to (complete|finish))",
     re.IGNORECASE,
 )
+# A count of requests a drain line states ("Waiting for 1 active request(s)", "no request left"):
+# a drain that counted none while one was in flight tracked nothing (uvicorn's own wait finished it).
+_COUNTED = re.compile(r"\b(\d+|no|zero)\s+(?:[\w-]+\s+){0,2}?requests?\b", re.IGNORECASE)
 _QDRANT_CLOSED = re.compile(r"qdrant.*(clos|shut|disconnect|clean|releas|stop)|(clos|shut|disconnect|releas).*qdrant",
                             re.IGNORECASE)
 _MLFLOW_ENDED = re.compile(r"mlflow.*(end|finish|clos|terminat|stop|flush|complet)|(end|finish|clos|terminat).*mlflow",
@@ -158,10 +161,14 @@ def _judge_slow_drain(ctx: ScenarioContext, stack: Stack, serving: Serving, resu
         results.judge(drain, False, "", f"the drain log cannot be judged: {shutdown.unreadable}",
                       failure=decisive("the output outgrew its limit, every time"), api=api)
     else:
-        results.judge(drain, bool(matching(shutdown.after, _DRAIN)),
+        drained = matching(shutdown.after, _DRAIN)
+        counts = [_count(match.group(1)) for line in drained for match in _COUNTED.finditer(message_of(line))]
+        results.judge(drain, bool(drained) and (not counts or max(counts) > 0),
                       "the in-flight request completed with 200 and the drain was logged",
                       "the in-flight request completed (uvicorn does that by itself) but no drain of in-flight "
-                      "requests was logged after SIGTERM", failure=_LOGGED, api=api)
+                      "requests was logged after SIGTERM" if not drained else
+                      "the in-flight request completed (uvicorn does that by itself) but the drain counted no request "
+                      "in flight: it tracked none", failure=_LOGGED, api=api)
     qdrant, mlflow = matching(shutdown.after, _QDRANT_CLOSED), matching(shutdown.after, _MLFLOW_ENDED)
     missing = [name for name, lines in (("Qdrant client closed", qdrant), ("MLflow run ended", mlflow)) if not lines]
     if not shutdown.exited_within(limit):
@@ -176,6 +183,10 @@ def _judge_slow_drain(ctx: ScenarioContext, stack: Stack, serving: Serving, resu
     else:
         results.judge(cleanup, not missing, "cleanup logged (Qdrant closed, MLflow run ended), clean exit",
                       f"no log line after SIGTERM says: {', '.join(missing)}", failure=_LOGGED, api=api)
+
+
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else 0
 
 
 def _drain_with_hanging_upstream(ctx: ScenarioContext, results: Results) -> None:

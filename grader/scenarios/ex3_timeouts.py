@@ -146,9 +146,18 @@ def _breaker(ctx: ScenarioContext, results: Results) -> None:
                                 lambda observed: observed.status == 200, window, interval=settings.recovery_poll_s)
             recovers.extend([polled.last.evidence()])
             waited = time.monotonic() - started
-            results.judge(recovers, polled.satisfied, f"traffic passes again {waited:.0f}s after the breaker opened",
-                          f"still failing {waited:.0f}s after the LLM recovered "
-                          f"({polled.last.status or polled.last.error})",
-                          failure=NO_ANSWER if polled.last.status is None else
-                          decisive(f"it kept answering {polled.last.status} for {window:.0f}s, well past the "
-                                   "contract's recovery window"), api=serving.api)
+            if not polled.satisfied:
+                results.judge(recovers, False, "", f"still failing {waited:.0f}s after the LLM recovered "
+                                                   f"({polled.last.status or polled.last.error})",
+                              failure=NO_ANSWER if polled.last.status is None else
+                              decisive(f"it kept answering {polled.last.status} for {window:.0f}s, well past the "
+                                       "contract's recovery window"), api=serving.api)
+                return
+            # One success may be a half-open breaker's trial call: closed means the next one passes too.
+            again = serving.probe.generate(token, timeout=timeout)
+            recovers.extend([again.evidence()])
+            results.judge(recovers, again.status == 200, f"traffic passes again {waited:.0f}s after the breaker "
+                                                         "opened, and keeps passing",
+                          f"one call passed {waited:.0f}s after the LLM recovered, but the next answered "
+                          f"{again.status or again.error}: the breaker let a trial through without closing",
+                          failure=unanswered(again.status), api=serving.api)
