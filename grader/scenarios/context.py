@@ -15,7 +15,7 @@ from grader.stack.base import ApiProcess, JournalEntry, Stack
 
 from .deadline import GradingClock
 from .http import Observed, Probe
-from .recorder import FailureCause, Results, decisive
+from .recorder import FailureCause, Results, decisive, marginal
 
 # A first generate pays for an API's lazy set-up (imports, clients): beside another grading on two
 # cores it has taken over 45 s. Waiting it out keeps that request from reaching the LLM late,
@@ -26,21 +26,24 @@ _GATE_POLL_S = 1.0
 
 @dataclass(frozen=True)
 class StartFailure:
-    """Why the API did not come to serve, as every check that needed it says it."""
+    """Why the API did not come to serve, as every check that needed it says it; ``learned``:
+    the same whatever the stack and the load (it exited), so one start answers for all."""
 
     reason: str
     evidence: Evidence
     failure: FailureCause
+    learned: bool = True
 
 
 class StartGate:
     """Learns once per grading whether the API starts at all with the contract's environment.
 
     The first such start goes ahead alone while the others wait for its outcome. If it served,
-    every start proceeds at once from then on. If it could not start (exited, hit a limit, never
-    answered within the start-up budget: the same whatever the stack), that outcome answers
-    every later start with that environment, re-runs included: no API is started, and no
-    start-up wait is sat through, twice.
+    every start proceeds at once from then on. If it exited (an import error, a missing module,
+    an exit at once, a sandbox limit: the same whatever the stack), that outcome answers every
+    later start with that environment, re-runs included: no API is started twice. One still
+    starting when the start-up limit passed teaches nothing (load slows a start): the next
+    caller tries for itself.
     """
 
     def __init__(self) -> None:
@@ -77,9 +80,11 @@ class StartGate:
             raise
         with self._lock:
             self._probing = False
-            if isinstance(outcome, StartFailure):
+            if isinstance(outcome, StartFailure) and outcome.learned:
                 self._cannot = outcome
-            self._settled.set()
+                self._settled.set()
+            elif not isinstance(outcome, StartFailure):
+                self._settled.set()
         return outcome
 
 
@@ -139,15 +144,19 @@ def _start(ctx: ScenarioContext, stack: Stack, env: Mapping[str, str | None] | N
     timeout = ctx.startup_s
     if api.wait_until_serving(timeout):
         return Serving(api, Probe(api.url, ctx.check_time))
+    # Read before the kill: once killed, every API "exited with code -9".
+    still_running, reason = api.exit_code is None, api.startup_failure_reason()
     api.kill()
     ctx.check_time()  # killed by the run's time limit: no verdict on the submission, nothing learned
-    reason = api.startup_failure_reason()
-    failure = (f"the API did not answer HTTP within {timeout:.0f}s ({reason})" if api.exit_code is None
-               else f"the API did not start: {reason}")
     tail = "\n".join(line.text for line in api.output()[-25:])
-    return StartFailure(failure, Evidence(kind="log", summary="start-up output", detail=tail),
-                        decisive("an API that does not start with the contract's environment fails the same "
-                                 "way on any machine (start-up is given far more than it needs)"))
+    evidence = Evidence(kind="log", summary="start-up output", detail=tail)
+    if still_running:
+        return StartFailure(f"the API did not answer HTTP within {timeout:.0f}s ({reason})", evidence,
+                            marginal("still starting when the start-up limit passed: load slows a start"),
+                            learned=False)
+    return StartFailure(f"the API did not start: {reason}", evidence,
+                        decisive("an API that exits at start-up with the contract's environment fails the same "
+                                 "way on any machine"))
 
 
 def serve(ctx: ScenarioContext, stack: Stack, results: Results, group: str,

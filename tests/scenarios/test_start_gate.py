@@ -73,3 +73,12 @@ def test_a_waiting_caller_still_honours_its_own_time_limit():
     with pytest.raises(TimeoutError):
         gate.start(_Attempts(FAILURE), out_of_time)
     slow.join()
+
+
+def test_an_api_still_starting_at_the_limit_teaches_nothing():
+    # Load slows a start: a timed-out start is no proof that the next one will not serve.
+    timed_out = StartFailure("the API did not answer HTTP within 90s", FAILURE.evidence, decisive("x"), learned=False)
+    gate, attempts = StartGate(), _Attempts(timed_out)
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        outcomes = list(pool.map(lambda _: gate.start(attempts), range(3)))
+    assert attempts.count == 3 and all(outcome is timed_out for outcome in outcomes)
