@@ -6,6 +6,7 @@ whether the grading ends, fails or is interrupted.
 
 from __future__ import annotations
 
+import enum
 import shutil
 import tempfile
 import time
@@ -31,7 +32,17 @@ from grader.scoring import score
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUBRIC = PROJECT_ROOT / "rubrics" / "llmops-exam.yaml"
 REFERENCE_DIR = PROJECT_ROOT / "reference_solution"
-BACKENDS = ("local", "compose", "auto")
+
+
+class Backend(enum.StrEnum):
+    """Where a grading's stack runs (``--backend``)."""
+
+    LOCAL = "local"  # processes on 127.0.0.1, no Docker
+    COMPOSE = "compose"  # containers on a Docker engine
+    AUTO = "auto"  # compose when an engine and a Compose CLI answer, else local
+
+
+BACKENDS = tuple(backend.value for backend in Backend)
 
 
 class Progress(Protocol):

@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from grader.models import GradeReport
 from grader.report.audience import Audience, for_audience
+from grader.report.overview import exercise_bars, fix_first, verdict_line
 from grader.report.sanitize import clean
 
 
@@ -41,5 +42,7 @@ _ENV.globals.update(points=_points)
 
 def render_html(report: GradeReport, audience: Audience) -> str:
     """The HTML feedback page of ``report`` as ``audience`` may see it."""
+    report = for_audience(report, audience)
     return _ENV.get_template("report.html.j2").render(
-        report=for_audience(report, audience), student=audience is Audience.STUDENT)
+        report=report, student=audience is Audience.STUDENT,
+        verdict=verdict_line(report), bars=exercise_bars(report), fixes=fix_first(report))

@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from grader.models import GradeReport
 from grader.report.audience import Audience, for_audience
+from grader.report.overview import exercise_bars, fix_first, verdict_line
 from grader.report.sanitize import clean
 
 _SPECIALS = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:])")
@@ -66,11 +67,13 @@ _ENV = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_ENV.filters.update(code=_code, block=_block)
+_ENV.filters.update(code=_code, block=_block, number=lambda value: _Verbatim(f"{value:g}"))
 _ENV.globals.update(points=_points)
 
 
 def render_markdown(report: GradeReport, audience: Audience) -> str:
     """The Markdown feedback of ``report`` as ``audience`` may see it."""
+    report = for_audience(report, audience)
     return _ENV.get_template("report.md.j2").render(
-        report=for_audience(report, audience), student=audience is Audience.STUDENT)
+        report=report, student=audience is Audience.STUDENT,
+        verdict=verdict_line(report), bars=exercise_bars(report), fixes=fix_first(report))

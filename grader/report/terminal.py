@@ -14,6 +14,7 @@ from rich.text import Text
 
 from grader.models import CriterionScore, CriterionStatus, ExerciseScore, GradeReport
 from grader.report.audience import HIDDEN_TITLE, Audience, for_audience
+from grader.report.overview import exercise_bars, fix_first, verdict_line
 from grader.report.sanitize import clean
 
 _STATUS_STYLE = {
@@ -25,10 +26,28 @@ _STATUS_STYLE = {
 
 
 def render_terminal(report: GradeReport, audience: Audience) -> RenderableType:
-    """Header, one table per exercise, then total, band and pass."""
+    """The lead (verdict, a bar per exercise, fix these first), the header, one table per
+    exercise, then total, band, pass and notes."""
     report = for_audience(report, audience)
     tables = (_exercise_table(ex, audience) for ex in report.exercises)
-    return Group(_header(report), *tables, _footer(report))
+    return Group(_lead(report), _header(report), *tables, _footer(report))
+
+
+def _lead(report: GradeReport) -> RenderableType:
+    lines: list[RenderableType] = [Text(verdict_line(report), "bold green" if report.passed else "bold red")]
+    bars = Table.grid(padding=(0, 1))
+    for bar in exercise_bars(report):
+        style = "green" if bar.fraction >= 1 else "yellow" if bar.fraction > 0 else "red"
+        bars.add_row(bar.exercise_id, Text(bar.title), Text(bar.text_bar(), style),
+                     _points(bar.points, bar.max_points) + ("" if bar.complete else " (incomplete)"))
+    lines.append(bars)
+    fixes = fix_first(report)
+    if fixes:
+        lines.append(Text("Fix these first:", "bold"))
+        for number, fix in enumerate(fixes, 1):
+            lines.append(Text.assemble(f"{number}. ", Text(f"-{fix.lost:g}", "red"), f" {fix.exercise_id} ",
+                                       Text(fix.title), ": ", _hostile(fix.reason)))
+    return Group(*lines, Text(""))
 
 
 def _hostile(text: str, style: str = "") -> Text:

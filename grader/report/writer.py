@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from io import StringIO
 from pathlib import Path
@@ -11,6 +12,7 @@ from rich.console import Console
 from grader.errors import UsageError
 from grader.models import GradeReport
 from grader.report.audience import Audience, for_audience
+from grader.report.exports.classroom import classroom_results
 from grader.report.html import render_html
 from grader.report.json import render_json
 from grader.report.markdown import render_markdown
@@ -28,8 +30,17 @@ _RENDERERS: dict[str, tuple[str, Callable[[GradeReport, Audience], str]]] = {
     "markdown": ("md", render_markdown),
     "html": ("html", render_html),
     "text": ("txt", _render_text),
+    "classroom": ("classroom.json", lambda report, audience: json.dumps(
+        classroom_results(for_audience(report, audience)), indent=2, ensure_ascii=False) + "\n"),
 }
 FORMATS = frozenset(_RENDERERS)
+
+
+def render_report(report: GradeReport, name: str, audience: Audience) -> str:
+    """``report`` in the file format ``name`` (one of ``FORMATS``) as ``audience`` may see it."""
+    if name not in _RENDERERS:
+        raise UsageError(f"unknown report format {name}; known: {', '.join(sorted(FORMATS))}")
+    return _RENDERERS[name][1](report, audience)
 
 
 def write_reports(report: GradeReport, formats: set[str], out_dir: Path, audience: Audience) -> list[Path]:
@@ -40,8 +51,7 @@ def write_reports(report: GradeReport, formats: set[str], out_dir: Path, audienc
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name in sorted(formats):
-        extension, render = _RENDERERS[name]
-        path = out_dir / f"grade-report.{audience.value}.{extension}"
-        path.write_text(render(report, audience), encoding="utf-8")
+        path = out_dir / f"grade-report.{audience.value}.{_RENDERERS[name][0]}"
+        path.write_text(render_report(report, name, audience), encoding="utf-8")
         written.append(path)
     return written
