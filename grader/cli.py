@@ -7,8 +7,13 @@ never a student's 0; for ``batch``: some submission could not be graded), 130 in
 
 from __future__ import annotations
 
+import enum
+import os
+import re
 import signal
+import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
@@ -16,29 +21,58 @@ from typing import Annotated, Iterator, Optional
 import click
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from grader.batch.outputs import merge, write_outputs
+from grader.batch.outputs import OPTIONAL_EXPORTS, merge, write_outputs
 from grader.batch.progress import RichBatchProgress
 from grader.batch.record import read_records
 from grader.batch.roster import Shard
 from grader.batch.runner import BatchOptions, default_jobs, run_batch
+from grader import __version__
 from grader.errors import GraderError, RubricError, UsageError
 from grader.models import GradeReport
-from grader.pipeline import DEFAULT_RUBRIC, GradeRequest, grade
+from grader.pipeline import DEFAULT_RUBRIC, Backend, GradeRequest, SilentProgress, grade
 from grader.progress import LiveProgress
-from grader.report import Audience, render_terminal, write_reports
+from grader.report import FORMATS, Audience, render_terminal, write_reports
+from grader.report.overview import verdict_line
+from grader.report.writer import render_report
 
 EXIT_GRADED, EXIT_BELOW_THRESHOLD, EXIT_USAGE, EXIT_COULD_NOT_GRADE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
+STDOUT = "-"  # ``-o -``: the one report file goes to stdout, every other line to stderr
+
+
 class _DefaultToRepo(TyperGroup):
-    """``grade <repo>`` means ``grade repo <repo>``: any first word that is not a verb is a source."""
+    """``grade <repo>`` means ``grade repo <repo>``: a first word that is neither a verb nor an
+    option of ``grade`` itself (``-h``, ``--version``, ``--show-completion``...) starts a grading."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+        own_options = {name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
+        if args and args[0] not in self.commands and args[0].split("=", 1)[0] not in own_options:
             args = ["repo", *args]
         return super().parse_args(ctx, args)
+
+
+class _Command(TyperCommand):
+    """Help in click's convention: ``ARG`` required and ``[ARG]`` optional in the usage line,
+    arguments listed by their metavar alone (Typer writes ``{ARG}`` and ``ARG <list[Path]>``)."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [re.sub(r"^\{(.*)\}", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {"argument": [], "option": []}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None and param.param_type_name in sections:
+                name, text = record
+                sections[param.param_type_name].append(
+                    (name.split(" <", 1)[0] if param.param_type_name == "argument" else name, text))
+        for title, kind in (("Arguments", "argument"), ("Options", "option")):
+            if sections[kind]:
+                with formatter.section(title):
+                    formatter.write_dl(sections[kind])
 
 
 app = typer.Typer(
@@ -47,8 +81,26 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 _err = Console(stderr=True, highlight=False)
+
+# --format's values: the terminal table and every file format of grader.report.
+ReportFormat = enum.StrEnum("ReportFormat", {name: name for name in ("terminal", *sorted(FORMATS))})
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"grade {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _grade(
+    version: Annotated[bool, typer.Option("--version", callback=_show_version, is_eager=True,
+                                          help="Print the grader's version and exit.")] = False,
+) -> None:
+    """Grade LLMOps exam submissions by running them and breaking their dependencies on purpose."""
 
 
 def _say(line: str) -> None:
@@ -68,16 +120,72 @@ def _deadline(value: Optional[str]) -> Optional[datetime]:
     return parsed
 
 
-def _finish(report: GradeReport, formats: list[str], out: Path, audience: Audience,
-            fail_under: Optional[float]) -> None:
-    Console(highlight=False).print(render_terminal(report, audience))
-    files = {name for name in formats if name != "terminal"}
-    if files:
-        for path in write_reports(report, files, out, audience):
-            _say(f"wrote {path}")
+@dataclass(frozen=True)
+class _Output:
+    """Where a grading's report goes: the terminal table, report files, or one file on stdout."""
+
+    formats: frozenset[str]
+    out: Path
+    audience: Audience
+    quiet: bool  # -q: errors and the verdict line only
+    ignore_folder: bool = False  # put a .gitignore holding `*` in the folder (`grade check`)
+
+    @property
+    def to_stdout(self) -> bool:
+        return str(self.out) == STDOUT
+
+    @property
+    def files(self) -> frozenset[str]:
+        return self.formats - {ReportFormat.terminal}
+
+    def check(self) -> None:
+        """Refuse, before anything runs, what cannot be written."""
+        if self.to_stdout and len(self.files) != 1:
+            raise UsageError(f"-o - writes one report file to stdout: give exactly one file format "
+                             f"(-f {' or -f '.join(sorted(FORMATS))}), not {len(self.files)}")
+
+
+def _finish(report: GradeReport, output: _Output, fail_under: Optional[float]) -> None:
+    # With -o -, stdout holds the report file alone: the terminal view goes to stderr.
+    console = _err if output.to_stdout else Console(highlight=False)
+    if output.quiet:
+        console.print(verdict_line(report), markup=False, soft_wrap=True)
+    elif ReportFormat.terminal in output.formats:
+        console.print(render_terminal(report, output.audience))
+    if output.to_stdout:
+        (name,) = output.files
+        sys.stdout.write(render_report(report, name, output.audience))
+        sys.stdout.flush()
+    elif output.files:
+        for path in write_reports(report, set(output.files), output.out, output.audience):
+            if not output.quiet:
+                _say(f"wrote {path}")
+        if output.ignore_folder:
+            # The folder sits in the student's own repository: keep it out of their commits.
+            ignore = output.out / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text("*\n", encoding="utf-8")
     if fail_under is not None and report.points < fail_under:
         _say(f"{report.points:g} points is below --fail-under {fail_under:g}")
         raise typer.Exit(EXIT_BELOW_THRESHOLD)
+
+
+@contextmanager
+def _stdout_kept_clean(keep: bool) -> Iterator[None]:
+    """While grading with ``-o -``, file descriptor 1 points at stderr, so nothing a child
+    process (uv, MLflow, the submission) prints can land in the report on stdout."""
+    if not keep:
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 @contextmanager
@@ -107,51 +215,64 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _run(request: GradeRequest, formats: list[str], out: Path, audience: Audience,
-         fail_under: Optional[float]) -> None:
+def _run(request: GradeRequest, output: _Output, fail_under: Optional[float]) -> None:
     with _exit_codes():
-        with LiveProgress(_err) as progress:
-            report = grade(request, progress)
-        _finish(report, formats, out, audience, fail_under)
+        output.check()
+        with _stdout_kept_clean(output.to_stdout):
+            if output.quiet:
+                report = grade(request, SilentProgress())
+            else:
+                with LiveProgress(_err) as progress:
+                    report = grade(request, progress)
+        _finish(report, output, fail_under)
 
 
 FormatOption = Annotated[
-    list[str],
-    typer.Option("--format", "-f", help="Report formats: terminal, json, markdown, html, text (repeatable)."),
+    list[ReportFormat],
+    typer.Option("--format", "-f", metavar=f"<{'|'.join(ReportFormat)}>", help="Report format (repeatable); classroom is GitHub "
+                 "Classroom's reporter JSON."),
 ]
-OutOption = Annotated[Path, typer.Option("--out", "-o", help="Folder the report files are written to.")]
-RubricOption = Annotated[Path, typer.Option("--rubric", help="Rubric YAML file.")]
-OnlyOption = Annotated[
-    Optional[list[str]], typer.Option("--only", help="Grade only this exercise, e.g. ex3 (repeatable).")
-]
-BackendOption = Annotated[str, typer.Option(
-    "--backend", help="Where the stack runs: local (processes, no Docker), compose (Docker engine), "
-                      "auto (compose when an engine answers, else local).")]
+OutOption = Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder the report files are "
+                                         "written to; '-' writes the one report file to stdout.")]
+RubricOption = Annotated[Path, typer.Option("--rubric", metavar="FILE", envvar="GRADE_RUBRIC",
+                                            help="Rubric YAML file.")]
+OnlyOption = Annotated[Optional[list[str]], typer.Option(
+    "--only", metavar="EXERCISE", help="Grade only this exercise, e.g. ex3 (repeatable).")]
+BackendOption = Annotated[Backend, typer.Option(
+    "--backend", envvar="GRADE_BACKEND",
+    help="Where the stack runs: local (processes, no Docker), compose (Docker engine), "
+         "auto (compose when an engine answers, else local).")]
+BatchExport = enum.StrEnum("BatchExport", {name: name for name in sorted(OPTIONAL_EXPORTS)})
+BatchExportOption = Annotated[list[BatchExport], typer.Option(
+    "--format", "-f", metavar=f"<{'|'.join(BatchExport)}>",
+    help="Also write this export (repeatable): prairielearn-csv is PrairieLearn's manual-grading upload.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors and the final verdict line.")]
 RequireSandboxOption = Annotated[
     bool, typer.Option("--require-sandbox", help="Refuse to grade (exit 3) unless every isolation protection works.")
 ]
-FailUnderOption = Annotated[
-    Optional[float], typer.Option("--fail-under", help="Exit 1 when the total is below this many points (CI).")
-]
+FailUnderOption = Annotated[Optional[float], typer.Option(
+    "--fail-under", metavar="POINTS", help="Exit 1 when the total is below this many points (CI).")]
 
 
-@app.command("repo")
+@app.command("repo", cls=_Command)
 def grade_repo(
-    source: Annotated[str, typer.Argument(help="Repository URL, file:// URL or local path of a submission.")],
-    ref: Annotated[Optional[str], typer.Option("--ref", help="Branch, tag or commit to grade.")] = None,
-    deadline: Annotated[
-        Optional[str], typer.Option("--deadline", help="Grade the last commit at or before this ISO 8601 time.")
-    ] = None,
+    source: Annotated[str, typer.Argument(metavar="SOURCE",
+                                          help="Repository URL, file:// URL or local path of a submission.")],
+    ref: Annotated[Optional[str], typer.Option("--ref", metavar="REF", help="Branch, tag or commit to grade.")]
+    = None,
+    deadline: Annotated[Optional[str], typer.Option(
+        "--deadline", metavar="TIME", help="Grade the last commit at or before this ISO 8601 time.")] = None,
     rubric: RubricOption = DEFAULT_RUBRIC,
-    backend: BackendOption = "local",
+    backend: BackendOption = Backend.LOCAL,
     only: OnlyOption = None,
-    formats: FormatOption = ["terminal"],
+    formats: FormatOption = [ReportFormat.terminal],
     out: OutOption = Path("grading-output"),
     audience: Annotated[
         Audience, typer.Option("--audience", help="instructor (everything) or student (hidden details removed).")
     ] = Audience.INSTRUCTOR,
     fail_under: FailUnderOption = None,
     require_sandbox: RequireSandboxOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Grade one submission (the default verb: `grade <repo>`)."""
     request = GradeRequest(
@@ -159,71 +280,85 @@ def grade_repo(
         ref=ref,
         deadline=_deadline(deadline),
         rubric_path=rubric,
-        backend=backend,
+        backend=backend.value,
         only=frozenset(only) if only else None,
         with_diff=audience is Audience.INSTRUCTOR,
         require_sandbox=require_sandbox,
     )
-    _run(request, formats, out, audience, fail_under)
+    _run(request, _Output(frozenset(formats), out, audience, quiet), fail_under)
 
 
-@app.command("check")
+@app.command("check", cls=_Command)
 def check_worktree(
-    path: Annotated[Path, typer.Argument(help="Your exam repository (default: the current directory).")] = Path("."),
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="Your exam repository (default: the current "
+                                         "directory).")] = Path("."),
     rubric: RubricOption = DEFAULT_RUBRIC,
     only: OnlyOption = None,
-    formats: FormatOption = ["terminal"],
+    formats: FormatOption = [ReportFormat.terminal],
     out: OutOption = Path("grading-output"),
     fail_under: FailUnderOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Check your own working tree as it is, uncommitted changes included (student view)."""
     request = GradeRequest(source=str(path), rubric_path=rubric, only=frozenset(only) if only else None,
                            worktree=True, with_diff=False)
-    _run(request, formats, out, Audience.STUDENT, fail_under)
+    _run(request, _Output(frozenset(formats), out, Audience.STUDENT, quiet, ignore_folder=True), fail_under)
 
 
-@app.command("batch")
+@app.command("batch", cls=_Command)
 def grade_batch(
-    roster: Annotated[Path, typer.Argument(help="CSV with student_id,repo_url[,ref][,deadline][,exercises] per row.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Batch folder: submissions/, gradebook, summary, exports.")]
-    = Path("batch-output"),
-    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", help="Submissions graded at once "
-                                                "(default: half the cores).")] = None,
-    timeout: Annotated[Optional[float], typer.Option(
-        "--timeout", help="Backstop per submission, seconds: past it the grading is stopped and recorded as an "
-                          "error (default: the rubric's submission time limit plus 5 minutes).")] = None,
-    shard: Annotated[Optional[str], typer.Option("--shard", help="Grade slice i of N of the roster, e.g. 2/3.")]
+    roster: Annotated[Path, typer.Argument(metavar="ROSTER", help="CSV with "
+                                           "student_id,repo_url[,ref][,deadline][,exercises] per row.")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Batch folder: submissions/, gradebook, "
+                                      "summary, exports.")] = Path("batch-output"),
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", metavar="N", envvar="GRADE_JOBS",
+                                                help="Submissions graded at once (default: half the cores).")]
     = None,
+    timeout: Annotated[Optional[float], typer.Option(
+        "--timeout", metavar="SECONDS",
+        help="Backstop per submission, seconds: past it the grading is stopped and recorded as an "
+             "error (default: the rubric's submission time limit plus 5 minutes).")] = None,
+    shard: Annotated[Optional[str], typer.Option("--shard", metavar="I/N",
+                                                 help="Grade slice i of N of the roster, e.g. 2/3.")] = None,
     rubric: RubricOption = DEFAULT_RUBRIC,
     only: OnlyOption = None,
-    backend: BackendOption = "local",
+    backend: BackendOption = Backend.LOCAL,
     require_sandbox: RequireSandboxOption = False,
+    exports: BatchExportOption = [],
+    quiet: QuietOption = False,
 ) -> None:
     """Grade every submission of a roster; a re-run skips what is already graded at the same commit."""
     with _exit_codes(f"finished submissions are in {out / 'submissions'}; run the same command again "
                      "to grade the rest"):
         options = BatchOptions(roster=roster, out=out, rubric_path=rubric, only=frozenset(only) if only else None,
                                jobs=jobs if jobs is not None else default_jobs(), timeout_s=timeout,
-                               shard=Shard.parse(shard) if shard else None, backend=backend,
+                               shard=Shard.parse(shard) if shard else None, backend=backend.value,
                                require_sandbox=require_sandbox)
-        with RichBatchProgress(_err) as progress:
-            result = run_batch(options, progress)
-        for path in write_outputs(read_records([out]), out):
-            _say(f"wrote {path}")
+        if quiet:
+            result = run_batch(options)
+        else:
+            with RichBatchProgress(_err) as progress:
+                result = run_batch(options, progress)
+        for path in write_outputs(read_records([out]), out, frozenset(exports)):
+            if not quiet:
+                _say(f"wrote {path}")
     _say(f"{len(result.records)} submission(s): {result.graded} run now, {result.skipped} kept from a previous run, "
          f"{result.errors} could not be graded")
     if result.errors:
         raise typer.Exit(EXIT_COULD_NOT_GRADE)
 
 
-@app.command("merge")
+@app.command("merge", cls=_Command)
 def merge_batches(
-    dirs: Annotated[list[Path], typer.Argument(help="Batch folders to combine (e.g. one per shard).")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder of the combined gradebook, summary, exports.")],
+    dirs: Annotated[list[Path], typer.Argument(metavar="DIR", help="Batch folders to combine (e.g. one per "
+                                               "shard).")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="Folder of the combined gradebook, "
+                                      "summary, exports.")],
+    exports: BatchExportOption = [],
 ) -> None:
     """Combine batch outputs (shards) into one gradebook, summary and exports."""
     with _exit_codes():
-        records, written = merge(dirs, out)
+        records, written = merge(dirs, out, frozenset(exports))
     for path in written:
         _say(f"wrote {path}")
     _say(f"{len(records)} submission(s) merged")

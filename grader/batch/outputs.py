@@ -5,6 +5,7 @@
     OUT/exports/gradescope/<student_id>/results.json
     OUT/exports/prairielearn/<student_id>/results.json
     OUT/exports/junit.xml
+    OUT/exports/prairielearn-scores.csv     with -f prairielearn-csv: PrairieLearn's manual-grading upload
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ from pathlib import Path
 
 from grader.batch.record import SubmissionRecord, read_records, write_atomic, write_record
 from grader.errors import UsageError
-from grader.report.exports import gradescope_results, prairielearn_results, render_junit, render_summary
+from grader.report.exports import (
+    gradescope_results, prairielearn_results, render_junit, render_prairielearn_csv, render_summary,
+)
 from grader.report.gradebook import render_gradebook
 
+# Exports written only when asked for (``-f``), by name: file under OUT/exports and renderer.
+OPTIONAL_EXPORTS = {"prairielearn-csv": ("prairielearn-scores.csv", render_prairielearn_csv)}
 
-def write_outputs(records: list[SubmissionRecord], out: Path) -> list[Path]:
-    """Write the gradebook, summary and exports of ``records`` under ``out``; returns the top files."""
+
+def write_outputs(records: list[SubmissionRecord], out: Path, optional: frozenset[str] = frozenset()) -> list[Path]:
+    """Write the gradebook, summary and exports of ``records`` under ``out``, plus the
+    ``optional`` exports (names of ``OPTIONAL_EXPORTS``); returns the top files."""
     gradebook, summary, junit = out / "gradebook.csv", out / "summary.html", out / "exports" / "junit.xml"
     write_atomic(gradebook, render_gradebook(records))
     write_atomic(summary, render_summary(records))
@@ -31,10 +38,16 @@ def write_outputs(records: list[SubmissionRecord], out: Path) -> list[Path]:
         for record in records:
             write_atomic(folder / record.student_id / "results.json",
                          json.dumps(render(record), indent=2, ensure_ascii=False) + "\n")
-    return [gradebook, summary, junit, out / "exports" / "gradescope", out / "exports" / "prairielearn"]
+    extras = []
+    for name in sorted(optional):
+        filename, render_extra = OPTIONAL_EXPORTS[name]
+        extras.append(out / "exports" / filename)
+        write_atomic(extras[-1], render_extra(records))
+    return [gradebook, summary, junit, out / "exports" / "gradescope", out / "exports" / "prairielearn", *extras]
 
 
-def merge(dirs: list[Path], out: Path) -> tuple[list[SubmissionRecord], list[Path]]:
+def merge(dirs: list[Path], out: Path,
+          optional: frozenset[str] = frozenset()) -> tuple[list[SubmissionRecord], list[Path]]:
     """Gather the records of several batch outputs (e.g. shards) into ``out`` and write its outputs."""
     missing = [str(d) for d in dirs if not (d / "submissions").is_dir()]
     if missing:
@@ -42,4 +55,4 @@ def merge(dirs: list[Path], out: Path) -> tuple[list[SubmissionRecord], list[Pat
     records = read_records(dirs)
     for record in records:
         write_record(out, record)  # OUT becomes a batch output itself (a re-run there skips them)
-    return records, write_outputs(records, out)
+    return records, write_outputs(records, out, optional)

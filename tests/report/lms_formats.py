@@ -42,7 +42,7 @@ def check_fields(data: dict, fields: dict, where: str) -> None:
 def validate_gradescope(data: dict, where: str, graded: bool) -> None:
     """A Gradescope results.json: documented fields only, scores within bounds and adding up."""
     check_fields(data, GRADESCOPE_TOP, where)
-    assert "score" in data
+    assert "score" in data or data["tests"], f"{where}: neither a score nor tests' scores"
     assert data.get("visibility", "visible") in VISIBILITY and data.get("stdout_visibility") in VISIBILITY
     assert data.get("output_format", "text") in FORMATS
     numbers = []
@@ -55,6 +55,9 @@ def validate_gradescope(data: dict, where: str, graded: bool) -> None:
     assert len(numbers) == len(set(numbers))
     if graded:
         assert abs(sum(t["score"] for t in data["tests"]) - data["score"]) < 1e-6
+    else:  # could not grade: the total stays out of a student's sight until an instructor publishes
+        assert "score" not in data and data["tests"]
+        assert all(t["visibility"] in {"after_due_date", "after_published"} for t in data["tests"])
 
 
 def validate_prairielearn(data: dict, where: str) -> None:

@@ -43,9 +43,16 @@ def test_gradescope_meaning(records):
     assert hidden, "the rubric's hidden criteria are shown after publication"
     failed = [t for t in bob["tests"] if t["status"] == "failed"]
     assert failed and any("alert(1)" in t["output"] for t in failed)
-    assert carol["visibility"] == "hidden" and "INCOMPLETE" in carol["output"]
-    assert any(t["visibility"] == "hidden" and "NOT GRADED YET" in t["output"] for t in carol["tests"])
-    assert dave["visibility"] == "hidden" and dave["tests"] == [] and "not your score" in dave["output"]
+    # Gradescope hides the total while a test is not yet visible ("hidden" tests never are, so
+    # they hide nothing): an ungraded criterion keeps the lower bound out of the student's sight.
+    assert carol["visibility"] == "after_published" and "INCOMPLETE" in carol["output"]
+    ungraded = [t for t in carol["tests"] if "NOT GRADED YET" in t["output"]]
+    assert ungraded and all(t["visibility"] == "after_published" for t in ungraded)
+    assert not any(t["visibility"] == "hidden" for r in (alice, bob, carol, dave) for t in r["tests"])
+    # Could not grade: no score at all, one not-yet-visible test that says why.
+    assert "score" not in dave and "not your score" in dave["output"]
+    assert [(t["score"], t["visibility"]) for t in dave["tests"]] == [(0, "after_published")]
+    assert "repository not found" in dave["tests"][0]["output"]
     assert dave["extra_data"]["status"] == "error"
 
 
