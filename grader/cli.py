@@ -324,6 +324,10 @@ def grade_batch(
     only: OnlyOption = None,
     backend: BackendOption = Backend.LOCAL,
     require_sandbox: RequireSandboxOption = False,
+    handout: Annotated[Optional[str], typer.Option(
+        "--handout", metavar="REPO", help="The handout repository students forked (URL or path): near-copies "
+                                          "between students ignore its code (default: the rubric's handout:, "
+                                          "else guessed).")] = None,
     exports: BatchExportOption = [],
     quiet: QuietOption = False,
 ) -> None:
@@ -333,7 +337,7 @@ def grade_batch(
         options = BatchOptions(roster=roster, out=out, rubric_path=rubric, only=frozenset(only) if only else None,
                                jobs=jobs if jobs is not None else default_jobs(), timeout_s=timeout,
                                shard=Shard.parse(shard) if shard else None, backend=backend.value,
-                               require_sandbox=require_sandbox)
+                               require_sandbox=require_sandbox, handout=handout)
         if quiet:
             result = run_batch(options)
         else:

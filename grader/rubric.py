@@ -78,6 +78,9 @@ class Rubric(_Frozen):
     name: Name
     version: Name
     starter: Name | None = None  # where the handout's starter lives, for the diff stage
+    # The handout repository students forked (URL, or path relative to this file): the baseline
+    # of near-copies between students in a batch (grade batch --handout overrides it).
+    handout: Name | None = None
     pass_mark: Percent
     bands: tuple[Band, ...] = Field(min_length=1)  # highest first; the last one starts at 0
     min_complete: MinComplete | None = None

@@ -9,10 +9,13 @@ later without any checkout:
   first 16 hex digits); the fingerprint is the set of these hashes.
 
 ``near_copies`` compares fingerprints pairwise by Jaccard similarity (>= 0.9 flags a pair).
-Code most submissions share (the handout's starter that students leave as it is) would make
-every pair look alike, so a shingle present in at least 3 submissions and in more than half
-of them is treated as handout code and ignored; pairs with fewer than ``MIN_SHINGLES`` own
-shingles on either side are not compared (two untouched starters are not a copy).
+Code every student received would make every pair look alike, so the handout's shingles are
+removed first. When the handout's own fingerprint is given (``grade batch --handout``), exactly
+those are; otherwise the baseline is guessed: a shingle present in at least 3 submissions and
+in more than half of them is taken for handout code. The guess goes blind when most of a
+class built on one shared solution (their common code is then "handout" too). Pairs with
+fewer than ``MIN_SHINGLES`` own shingles on either side are not compared (two untouched
+starters are not a copy).
 """
 
 from __future__ import annotations
@@ -59,12 +62,16 @@ class NearCopy:
     similarity: float
 
 
-def near_copies(fingerprints: dict[str, tuple[str, ...]],
-                threshold: float = NEAR_COPY_JACCARD) -> list[NearCopy]:
-    """Pairs of students whose own code (handout code removed) has Jaccard >= ``threshold``."""
+def near_copies(fingerprints: dict[str, tuple[str, ...]], threshold: float = NEAR_COPY_JACCARD,
+                handout: tuple[str, ...] | None = None) -> list[NearCopy]:
+    """Pairs of students whose own code (handout code removed) has Jaccard >= ``threshold``;
+    ``handout`` is the handout's fingerprint, None to guess it."""
     sets = {student: set(shingles) for student, shingles in fingerprints.items() if shingles}
-    counts = Counter(shingle for shingles in sets.values() for shingle in shingles)
-    common = {s for s, n in counts.items() if n >= 3 and n > len(sets) / 2}
+    if handout is not None:
+        common = set(handout)
+    else:
+        counts = Counter(shingle for shingles in sets.values() for shingle in shingles)
+        common = {s for s, n in counts.items() if n >= 3 and n > len(sets) / 2}
     own = {student: shingles - common for student, shingles in sets.items()}
     pairs = []
     for first, second in combinations(sorted(own), 2):

@@ -1,6 +1,7 @@
 """Everything a batch writes at its end (and ``grade merge`` writes), from the records only.
 
     OUT/gradebook.csv
+    OUT/handout.json                     the near-copy baseline, when the handout was given
     OUT/summary.html
     OUT/exports/gradescope/<student_id>/results.json
     OUT/exports/prairielearn/<student_id>/results.json
@@ -14,6 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
+from grader.batch.handout import load_baseline, merged_baseline, save_baseline
 from grader.batch.record import SubmissionRecord, read_records, write_atomic, write_record
 from grader.errors import UsageError
 from grader.report.exports import (
@@ -30,7 +32,7 @@ def write_outputs(records: list[SubmissionRecord], out: Path, optional: frozense
     ``optional`` exports (names of ``OPTIONAL_EXPORTS``); returns the top files."""
     gradebook, summary, junit = out / "gradebook.csv", out / "summary.html", out / "exports" / "junit.xml"
     write_atomic(gradebook, render_gradebook(records))
-    write_atomic(summary, render_summary(records))
+    write_atomic(summary, render_summary(records, baseline=load_baseline(out)))
     write_atomic(junit, render_junit(records))
     for platform, render in (("gradescope", gradescope_results), ("prairielearn", prairielearn_results)):
         folder = out / "exports" / platform
@@ -53,6 +55,9 @@ def merge(dirs: list[Path], out: Path,
     if missing:
         raise UsageError(f"not a batch output (no submissions/ folder): {', '.join(missing)}")
     records = read_records(dirs)
+    baseline = merged_baseline(dirs)
+    if baseline is not None:
+        save_baseline(out, baseline)
     for record in records:
         write_record(out, record)  # OUT becomes a batch output itself (a re-run there skips them)
     return records, write_outputs(records, out, optional)

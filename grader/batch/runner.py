@@ -30,10 +30,11 @@ from grader.batch.record import (
     SubmissionRecord, SubmissionStatus, append_event, read_record, read_records, record_path,
     status_of, write_record,
 )
+from grader.batch.handout import capture_baseline, resolve_source, save_baseline
 from grader.batch.resolve import resolve_tip
 from grader.batch.roster import RosterEntry, Shard, load_roster
 from grader.batch.job import WorkerJob, WorkerResult
-from grader.errors import UsageError
+from grader.errors import FetchError, UsageError
 from grader.pipeline import DEFAULT_RUBRIC, GradeRequest, validate
 from grader.rubric import Rubric
 from grader.sandbox import detect
@@ -67,6 +68,7 @@ class BatchOptions:
     shard: Shard | None = None
     backend: str = "local"
     require_sandbox: bool = False
+    handout: str | None = None  # the handout repository, baseline of near-copies (else the rubric's)
     # How a worker is started (tests substitute a stand-in); JOB and RESULT paths are appended.
     worker_command: tuple[str, ...] = (sys.executable, "-m", "grader.batch.worker")
 
@@ -152,6 +154,7 @@ class BatchRunner:
 
     def run(self) -> BatchResult:
         entries, rubric = prepare(self.options)
+        self._capture_handout(rubric)
         self._timeout_s = self.options.timeout_s or Limits.from_settings(rubric.limits).submission_s + TIMEOUT_MARGIN_S
         batch_only = tuple(sorted(self.options.only)) if self.options.only is not None else None
         (self.options.out / "logs").mkdir(parents=True, exist_ok=True)
@@ -187,6 +190,18 @@ class BatchRunner:
                 raise
         result.records.sort(key=lambda r: r.student_id)
         return result
+
+    def _capture_handout(self, rubric: Rubric) -> None:
+        """Fingerprint the handout into the batch folder, before any grading (a wrong URL stops here)."""
+        given = self.options.handout or (resolve_source(rubric.handout, self.options.rubric_path)
+                                         if rubric.handout else None)
+        if given is None:
+            return
+        try:
+            baseline = capture_baseline(given, redact(given))
+        except FetchError as exc:
+            raise UsageError(f"handout {redact(given)}: {exc}") from None
+        save_baseline(self.options.out, baseline)
 
     def _process(self, entry: RosterEntry, rubric: Rubric,
                  only: tuple[str, ...] | None) -> tuple[SubmissionRecord | None, bool]:

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 
 from grader.batch.fingerprint import near_copies
+from grader.batch.handout import HandoutBaseline
 from grader.batch.record import SubmissionRecord, SubmissionStatus
 from grader.models import CriterionStatus
 from grader.report.exports.text import safe_text
@@ -51,6 +52,7 @@ class Summary:
     versions: list[str] = field(default_factory=list)
     mean: str = "-"
     median: str = "-"
+    baseline: str = ""  # what near-copies between students were measured against
 
 
 def _histogram(percents: list[float]) -> tuple[list[Bar], int]:
@@ -97,7 +99,7 @@ def _criteria(records: list[SubmissionRecord]) -> list[Bar]:
     return _horizontal(items, 1.0)
 
 
-def _flags(records: list[SubmissionRecord]) -> list[Flag]:
+def _flags(records: list[SubmissionRecord], baseline: HandoutBaseline | None) -> list[Flag]:
     flags = []
     for record in records:
         report = record.report
@@ -119,14 +121,23 @@ def _flags(records: list[SubmissionRecord]) -> list[Flag]:
             flags.append(Flag(record.student_id, "near-copy of the reference",
                               f"overall similarity {diff.overall_similarity:.0%}; near-copied files: {files}"))
     prints = {r.student_id: r.fingerprint for r in records if r.report is not None}
-    for pair in near_copies(prints):
+    for pair in near_copies(prints, handout=baseline.fingerprint if baseline else None):
         for student, other in ((pair.first, pair.second), (pair.second, pair.first)):
             flags.append(Flag(student, "near-copy of another submission",
                               f"src/api code {pair.similarity:.0%} alike (Jaccard of line shingles) with {other}"))
     return sorted(flags, key=lambda f: (f.student_id, f.kind))
 
 
-def summarise(records: list[SubmissionRecord]) -> Summary:
+def _baseline_note(baseline: HandoutBaseline | None) -> str:
+    if baseline is None:
+        return ("Handout baseline guessed: code shared by most submissions was taken as the handout, which hides "
+                "copies of one shared solution; give grade batch --handout REPO (or the rubric's handout:).")
+    at = f" at {baseline.commit_sha[:12]}" if baseline.commit_sha else ""
+    return f"Handout baseline: {baseline.source}{at}; its code is ignored."
+
+
+def summarise(records: list[SubmissionRecord], baseline: HandoutBaseline | None = None,
+              generated_at: datetime | None = None) -> Summary:
     graded = [r.report for r in records if r.report is not None]
     percents = [100 * r.points / r.max_points if r.max_points else 0.0 for r in graded]
     histogram, top = _histogram(percents)
@@ -139,13 +150,14 @@ def summarise(records: list[SubmissionRecord]) -> Summary:
     statuses = Counter(r.status.value for r in records)
     points = sorted(r.points for r in graded)
     summary = Summary(
-        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        generated_at=(generated_at or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
         total=len(records),
         statuses={s.value: statuses.get(s.value, 0) for s in SubmissionStatus},
         histogram=histogram, histogram_max=top,
-        criteria=_criteria(records), bands=bands, flags=_flags(records),
+        criteria=_criteria(records), bands=bands, flags=_flags(records, baseline),
         versions=sorted({f"rubric {r.rubric_name} {r.rubric_version}, grader {r.grader_version}"
                          for r in records}),
+        baseline=_baseline_note(baseline),
     )
     if points:
         middle = len(points) // 2
@@ -161,5 +173,7 @@ def _finalize(value: object) -> object:
 _ENV = html_environment(_finalize)
 
 
-def render_summary(records: list[SubmissionRecord], title: str = "Batch summary") -> str:
-    return _ENV.get_template("summary.html.j2").render(summary=summarise(records), title=title)
+def render_summary(records: list[SubmissionRecord], title: str = "Batch summary",
+                   baseline: HandoutBaseline | None = None, generated_at: datetime | None = None) -> str:
+    return _ENV.get_template("summary.html.j2").render(summary=summarise(records, baseline, generated_at),
+                                                       title=title)
