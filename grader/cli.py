@@ -34,6 +34,7 @@ from grader.models import GradeReport
 from grader.pipeline import DEFAULT_RUBRIC, Backend, GradeRequest, SilentProgress, grade
 from grader.progress import LiveProgress
 from grader.report import FORMATS, Audience, render_terminal, write_reports
+from grader.report.exports.gradescope_autograder import build_bundle, write_results
 from grader.report.overview import verdict_line
 from grader.report.writer import render_report
 
@@ -366,6 +367,38 @@ def merge_batches(
     for path in written:
         _say(f"wrote {path}")
     _say(f"{len(records)} submission(s) merged")
+
+
+export_app = typer.Typer(help="Files for learning platforms.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("gradescope-autograder", cls=_Command)
+def export_gradescope_autograder(
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="ZIP", help="The zip to upload as the "
+                                      "assignment's autograder.")] = Path("autograder.zip"),
+    rubric: RubricOption = DEFAULT_RUBRIC,
+) -> None:
+    """Write Gradescope's autograder bundle: setup.sh, run_autograder, the rubric and the grader."""
+    with _exit_codes():
+        names = build_bundle(rubric, out)
+    _say(f"wrote {out}: {', '.join(names)}")
+
+
+@export_app.command("gradescope-results", cls=_Command)
+def export_gradescope_results(
+    submission: Annotated[Path, typer.Argument(metavar="FOLDER", help="The submission's files "
+                                               "(/autograder/submission).")],
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="FILE", help="Where results.json goes.")]
+    = Path("results.json"),
+    rubric: RubricOption = DEFAULT_RUBRIC,
+) -> None:
+    """Grade a folder and write Gradescope's results.json, also when it cannot be graded (what
+    run_autograder runs)."""
+    with _exit_codes():
+        with LiveProgress(_err) as progress:
+            report = write_results(submission, rubric, out, lambda request: grade(request, progress))
+    _say(f"wrote {out}: {verdict_line(report)}")
 
 
 def main() -> None:

@@ -49,7 +49,8 @@ PYTHON_BASE = "python:3.11-slim"
 STANDINS_REPOSITORY = "llmops-grader/standins"
 MLFLOW_REPOSITORY = "llmops-grader/mlflow"
 # The bare debootstrap tree PYTHON_BASE is built FROM; re-imported whenever PYTHON_BASE is rebuilt.
-_ROOTFS = "llmops-grader/rootfs:bookworm"
+# A stock Debian 12 with its own Python (pip refuses system installs): what a newcomer has.
+DEBIAN_ROOTFS = "llmops-grader/rootfs:bookworm"
 
 _DEBIAN_SUITE = "bookworm"
 _DEBIAN_MIRROR = "http://deb.debian.org/debian"
@@ -65,7 +66,7 @@ _BUILDER_LINE = re.compile(r"(Step \d+/\d+ :| ---> |Removing intermediate contai
 _ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 _BASE_DOCKERFILE = f"""\
-FROM {_ROOTFS}
+FROM {DEBIAN_ROOTFS}
 RUN rm -f /usr/lib/python3.11/EXTERNALLY-MANAGED \\
  && ln -s /usr/bin/python3 /usr/local/bin/python \\
  && ln -s /usr/bin/pip3 /usr/local/bin/pip
@@ -214,7 +215,7 @@ def _base_recipe() -> _Recipe:
 
 
 def _import_rootfs(client: docker.DockerClient, context: Path, log: IO[str]) -> None:
-    """debootstrap Debian, trim it, give it the host's CA bundle and import it as ``_ROOTFS``."""
+    """debootstrap Debian, trim it, give it the host's CA bundle and import it as ``DEBIAN_ROOTFS``."""
     missing = _debootstrap_missing()
     if missing:
         raise MachineError(missing)
@@ -235,7 +236,7 @@ def _import_rootfs(client: docker.DockerClient, context: Path, log: IO[str]) -> 
             shutil.copyfile(_HOST_CA_BUNDLE, root / "etc/ssl/certs/ca-certificates.crt")
         # GNU tar keeps owners, modes, hard links and capabilities exactly; /dev is the engine's.
         _run(["tar", "--numeric-owner", "--xattrs", "--exclude=./dev/*", "-C", str(root), "-cf", str(tarball), "."], log)
-        repository, _, tag = _ROOTFS.rpartition(":")
+        repository, _, tag = DEBIAN_ROOTFS.rpartition(":")
         log.write(f"{client.api.import_image(src=str(tarball), repository=repository, tag=tag)}\n")
     finally:
         # rm, not shutil.rmtree: --one-file-system never follows a /proc or /dev that
@@ -337,6 +338,33 @@ def _digest(*parts: str | bytes) -> str:
         data = part.encode() if isinstance(part, str) else part
         sha.update(len(data).to_bytes(8, "big") + data)
     return sha.hexdigest()
+
+
+def ensure_image(client: docker.DockerClient, tag: str, base: str, steps: str, files: dict[str, bytes], *,
+                 on_progress: Callable[[str], object] = print) -> str:
+    """Build ``FROM base`` then the Dockerfile ``steps``, with ``files`` (name -> content) as the
+    context, cached by the hash of all three as the grader's own images are (RUN steps on the
+    host network); returns ``tag``. For images derived from these, such as a test's stock
+    Debian (``base`` ``DEBIAN_ROOTFS``, once ``ensure_images`` made it)."""
+    try:
+        base_id = str(client.images.get(base).id)
+    except DockerException as exc:
+        raise MachineError(f"base image {base} is not in the engine: {one_line(exc)}") from exc
+    dockerfile = f"FROM {base}\n{steps}"
+    digest = _digest(base_id, dockerfile, *(part for name in sorted(files) for part in (name, files[name])))
+    recipe = _Recipe(tag.replace("/", "-").replace(":", "-"), (tag,), dockerfile, digest,
+                     functools.partial(_write_context, files))
+    workdir = default_cache_root() / "images"
+    with _locked(workdir):
+        _ensure(client, recipe, workdir, on_progress)
+    return tag
+
+
+def _write_context(files: dict[str, bytes], client: docker.DockerClient, context: Path, log: IO[str]) -> None:
+    for name, data in files.items():
+        target = context / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
 
 
 def main() -> None:
