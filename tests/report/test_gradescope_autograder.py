@@ -16,7 +16,7 @@ from fixtures.build import build_fixture
 from grader.cli import EXIT_COULD_NOT_GRADE, app
 from grader.pipeline import DEFAULT_RUBRIC
 from grader.report.exports.gradescope_autograder import UNFINISHED
-from grader.stack.compose.images import DEBIAN_ROOTFS, ensure_image, ensure_images
+from grader.stack.compose.images import ensure_debian_rootfs, ensure_image
 from tests.containers import engine_or_skip, file_from, labelled_container, tar_of
 from tests.report.lms_formats import validate_gradescope
 
@@ -66,7 +66,7 @@ def test_results_are_written_even_when_the_submission_cannot_be_graded(tmp_path)
 def gradescope_image(bundle) -> str:
     engine_or_skip()
     with contextlib.closing(docker.from_env()) as client:
-        ensure_images(client, on_progress=lambda message: None)
+        base = ensure_debian_rootfs(client, on_progress=lambda message: None)
         # Gradescope unpacks the bundle in /autograder/source and runs setup.sh there, as root,
         # with the network; run_autograder is then run as /autograder/run_autograder.
         steps = (
@@ -78,7 +78,7 @@ def gradescope_image(bundle) -> str:
             " && cp /autograder/source/run_autograder /autograder/run_autograder\n"
             "WORKDIR /autograder\n"
         )
-        return ensure_image(client, GRADESCOPE_IMAGE, DEBIAN_ROOTFS, steps, {"autograder.zip": bundle.read_bytes()},
+        return ensure_image(client, GRADESCOPE_IMAGE, base, steps, {"autograder.zip": bundle.read_bytes()},
                             on_progress=lambda message: None)
 
 

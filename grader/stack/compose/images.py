@@ -340,12 +340,32 @@ def _digest(*parts: str | bytes) -> str:
     return sha.hexdigest()
 
 
+def ensure_debian_rootfs(client: docker.DockerClient, *, on_progress: Callable[[str], object] = print) -> str:
+    """``DEBIAN_ROOTFS``, debootstrapped and imported when the engine lacks it; returns its tag.
+    A stock Debian 12 with its own Python, for tests that need what a newcomer's machine has."""
+    workdir = default_cache_root() / "images"
+    with _locked(workdir):
+        try:
+            client.images.get(DEBIAN_ROOTFS)
+            return DEBIAN_ROOTFS
+        except ImageNotFound:
+            pass
+        log_path = workdir / "rootfs.log"
+        on_progress(f"{DEBIAN_ROOTFS}: building (log: {log_path})")
+        try:
+            with open(log_path, "w", encoding="utf-8") as log, tempfile.TemporaryDirectory(dir=workdir) as context:
+                _import_rootfs(client, Path(context), log)
+        except (MachineError, DockerException, requests.RequestException, OSError) as exc:
+            raise MachineError(f"building {DEBIAN_ROOTFS} failed: {one_line(exc)} (log: {log_path})") from exc
+    return DEBIAN_ROOTFS
+
+
 def ensure_image(client: docker.DockerClient, tag: str, base: str, steps: str, files: dict[str, bytes], *,
                  on_progress: Callable[[str], object] = print) -> str:
     """Build ``FROM base`` then the Dockerfile ``steps``, with ``files`` (name -> content) as the
     context, cached by the hash of all three as the grader's own images are (RUN steps on the
     host network); returns ``tag``. For images derived from these, such as a test's stock
-    Debian (``base`` ``DEBIAN_ROOTFS``, once ``ensure_images`` made it)."""
+    Debian (``base`` from ``ensure_debian_rootfs``)."""
     try:
         base_id = str(client.images.get(base).id)
     except DockerException as exc:

@@ -1,0 +1,29 @@
+"""The README's fresh-machine commands are the ones CI and docs/fresh_machine.py run."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fresh_machine():
+    spec = importlib.util.spec_from_file_location("fresh_machine", ROOT / "docs" / "fresh_machine.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_readme_marks_its_four_commands():
+    commands = _fresh_machine().readme_commands()
+    assert list(commands) == ["prerequisites", "install", "grade", "test"]
+    assert commands["install"].startswith("python3 -m venv ")  # never a bare pip install: PEP 668 refuses it
+    assert "uv run grade " in commands["grade"] and "pytest" in commands["test"]
+
+
+def test_ci_runs_the_readme_install_and_test_commands_verbatim():
+    commands = _fresh_machine().readme_commands()
+    lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    tests = commands["test"].splitlines()
+    assert lines[-1 - len(tests):] == [commands["install"], *tests]
