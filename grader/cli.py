@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import os
-import re
 import signal
 import sys
 from contextlib import contextmanager
@@ -18,17 +17,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Iterator, Optional
 
-import click
 import typer
 from rich.console import Console
-from typer.core import TyperCommand, TyperGroup
 
+from grader import __version__
 from grader.batch.outputs import OPTIONAL_EXPORTS, merge, write_outputs
 from grader.batch.progress import RichBatchProgress
 from grader.batch.record import read_records
 from grader.batch.roster import Shard
 from grader.batch.runner import BatchOptions, default_jobs, run_batch
-from grader import __version__
+from grader.cli_help import DefaultVerbGroup, Verb
 from grader.errors import GraderError, RubricError, UsageError
 from grader.models import GradeReport
 from grader.pipeline import DEFAULT_RUBRIC, Backend, GradeRequest, SilentProgress, grade
@@ -39,45 +37,11 @@ from grader.report.overview import verdict_line
 from grader.report.writer import render_report
 
 EXIT_GRADED, EXIT_BELOW_THRESHOLD, EXIT_USAGE, EXIT_COULD_NOT_GRADE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
 STDOUT = "-"  # ``-o -``: the one report file goes to stdout, every other line to stderr
 
 
-class _DefaultToRepo(TyperGroup):
-    """``grade <repo>`` means ``grade repo <repo>``: a first word that is neither a verb nor an
-    option of ``grade`` itself (``-h``, ``--version``, ``--show-completion``...) starts a grading."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        own_options = {name for param in self.get_params(ctx) for name in (*param.opts, *param.secondary_opts)}
-        if args and args[0] not in self.commands and args[0].split("=", 1)[0] not in own_options:
-            args = ["repo", *args]
-        return super().parse_args(ctx, args)
-
-
-class _Command(TyperCommand):
-    """Help in click's convention: ``ARG`` required and ``[ARG]`` optional in the usage line,
-    arguments listed by their metavar alone (Typer writes ``{ARG}`` and ``ARG <list[Path]>``)."""
-
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return [re.sub(r"^\{(.*)\}", r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
-
-    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        sections: dict[str, list[tuple[str, str]]] = {"argument": [], "option": []}
-        for param in self.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is not None and param.param_type_name in sections:
-                name, text = record
-                sections[param.param_type_name].append(
-                    (name.split(" <", 1)[0] if param.param_type_name == "argument" else name, text))
-        for title, kind in (("Arguments", "argument"), ("Options", "option")):
-            if sections[kind]:
-                with formatter.section(title):
-                    formatter.write_dl(sections[kind])
-
-
 app = typer.Typer(
-    cls=_DefaultToRepo,
+    cls=DefaultVerbGroup,
     help="Grade LLMOps exam submissions by running them and breaking their dependencies on purpose.",
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -255,7 +219,7 @@ FailUnderOption = Annotated[Optional[float], typer.Option(
     "--fail-under", metavar="POINTS", help="Exit 1 when the total is below this many points (CI).")]
 
 
-@app.command("repo", cls=_Command)
+@app.command("repo", cls=Verb)
 def grade_repo(
     source: Annotated[str, typer.Argument(metavar="SOURCE",
                                           help="Repository URL, file:// URL or local path of a submission.")],
@@ -289,7 +253,7 @@ def grade_repo(
     _run(request, _Output(frozenset(formats), out, audience, quiet), fail_under)
 
 
-@app.command("check", cls=_Command)
+@app.command("check", cls=Verb)
 def check_worktree(
     path: Annotated[Path, typer.Argument(metavar="PATH", help="Your exam repository (default: the current "
                                          "directory).")] = Path("."),
@@ -306,7 +270,7 @@ def check_worktree(
     _run(request, _Output(frozenset(formats), out, Audience.STUDENT, quiet, ignore_folder=True), fail_under)
 
 
-@app.command("batch", cls=_Command)
+@app.command("batch", cls=Verb)
 def grade_batch(
     roster: Annotated[Path, typer.Argument(metavar="ROSTER", help="CSV with "
                                            "student_id,repo_url[,ref][,deadline][,exercises] per row.")],
@@ -353,7 +317,7 @@ def grade_batch(
         raise typer.Exit(EXIT_COULD_NOT_GRADE)
 
 
-@app.command("merge", cls=_Command)
+@app.command("merge", cls=Verb)
 def merge_batches(
     dirs: Annotated[list[Path], typer.Argument(metavar="DIR", help="Batch folders to combine (e.g. one per "
                                                "shard).")],
@@ -373,7 +337,7 @@ export_app = typer.Typer(help="Files for learning platforms.", no_args_is_help=T
 app.add_typer(export_app, name="export")
 
 
-@export_app.command("gradescope-autograder", cls=_Command)
+@export_app.command("gradescope-autograder", cls=Verb)
 def export_gradescope_autograder(
     out: Annotated[Path, typer.Option("--out", "-o", metavar="ZIP", help="The zip to upload as the "
                                       "assignment's autograder.")] = Path("autograder.zip"),
@@ -385,7 +349,7 @@ def export_gradescope_autograder(
     _say(f"wrote {out}: {', '.join(names)}")
 
 
-@export_app.command("gradescope-results", cls=_Command)
+@export_app.command("gradescope-results", cls=Verb)
 def export_gradescope_results(
     submission: Annotated[Path, typer.Argument(metavar="FOLDER", help="The submission's files "
                                                "(/autograder/submission).")],

@@ -81,7 +81,7 @@ def test_an_invalid_rubric_names_file_line_and_field(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["-h"], ["--help"], ["repo", "-h"], ["check", "-h"], ["batch", "-h"],
-                                  ["merge", "-h"]])
+                                  ["merge", "-h"], ["export", "-h"], ["export", "gradescope-autograder", "-h"]])
 def test_short_and_long_help_everywhere(args):
     result = runner.invoke(app, args, prog_name="grade")
     assert result.exit_code == 0, result.output
