@@ -90,3 +90,19 @@ def validate_junit(xml: str, records: list[SubmissionRecord]) -> ET.Element:
         assert int(suite.get("failures")) == sum(c.find("failure") is not None for c in cases)
     assert "<script>" not in xml and "\x1b" not in xml and "\x00" not in xml
     return root
+
+
+CLASSROOM_TOP = {"version": int, "status": str, "max_score": NUMBER, "tests": list}
+CLASSROOM_TEST = {"name": str, "status": str, "score": NUMBER, "message": str, "execution_time": str}
+CLASSROOM_STATUS = {"pass", "fail", "error"}
+PRAIRIE_CSV_COLUMNS = ["uid", "instance", "qid", "score_perc", "feedback"]
+
+
+def validate_classroom(data: dict, where: str) -> None:
+    """GitHub Classroom's reporter JSON: documented fields, statuses, points adding up."""
+    check_fields(data, CLASSROOM_TOP, where)
+    assert data["version"] == 1 and data["status"] in CLASSROOM_STATUS
+    for test in data["tests"]:
+        check_fields(test, CLASSROOM_TEST, f"{where} test")
+        assert test["status"] in CLASSROOM_STATUS and test["score"] >= 0
+    assert sum(test["score"] for test in data["tests"]) <= data["max_score"]

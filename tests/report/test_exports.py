@@ -15,11 +15,17 @@ from pathlib import Path
 import pytest
 
 from grader.batch.outputs import write_outputs
-from grader.report.exports import gradescope_results, prairielearn_results, render_junit, render_summary
+from grader.report import Audience, for_audience
+from grader.report.exports import (
+    gradescope_results, prairielearn_results, render_junit, render_prairielearn_csv, render_summary,
+)
+from grader.report.exports.classroom import classroom_results
 from grader.report.gradebook import render_gradebook, safe_cell
 from tests.batch.samples import sample_records
 from tests.needs import unavailable
-from tests.report.lms_formats import validate_gradescope, validate_junit, validate_prairielearn
+from tests.report.lms_formats import (
+    PRAIRIE_CSV_COLUMNS, validate_classroom, validate_gradescope, validate_junit, validate_prairielearn,
+)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -161,3 +167,29 @@ def test_summary_renders_in_a_headless_browser(records, tmp_path):
     for chart in ("score-histogram", "criterion-pass-rates", "band-counts"):
         assert f'id="{chart}"' in dom
     assert dom.count("<svg") >= 3 and dom.count("<rect") >= 10
+
+
+def test_prairielearn_csv_rows_and_what_is_left_out(records):
+    rows = list(csv.reader(io.StringIO(render_prairielearn_csv(records))))
+    assert rows[0] == PRAIRIE_CSV_COLUMNS
+    by_key = {(row[0], row[2]): row for row in rows[1:]}
+    assert all(row[1] == "1" for row in rows[1:])
+    # dave could not be graded: no row at all; carol's ex4 has an ungraded criterion: no row for it
+    assert not [key for key in by_key if key[0] == "dave"]
+    assert ("carol", "ex4") not in by_key and ("carol", "ex3") in by_key
+    assert by_key[("alice", "ex1")][3:] == ["100", "15/15"]
+    bob_ex6 = by_key[("bob", "ex6")]
+    assert bob_ex6[3] == "65" and bob_ex6[4].startswith("13/20. Lost: Every log line is a JSON object")
+    assert "\x1b" not in bob_ex6[4] and not bob_ex6[4].startswith(("=", "+", "-", "@"))
+    # the student sees no hidden criterion's title
+    assert by_key[("bob", "ex2")][4] == "11/15. Lost: hidden criterion: details not shown"
+
+
+def test_classroom_results(records):
+    alice, bob, carol = (classroom_results(for_audience(r.report, Audience.STUDENT)) for r in records[:3])
+    for name, data in (("alice", alice), ("bob", bob), ("carol", carol)):
+        validate_classroom(json.loads(json.dumps(data)), name)
+    assert (alice["status"], alice["max_score"], sum(t["score"] for t in alice["tests"])) == ("pass", 100, 100)
+    assert bob["status"] == ("pass" if records[1].report.passed else "fail")
+    assert carol["status"] == "error"  # incomplete: the grader failed on a criterion
+    assert [t["status"] for t in carol["tests"] if "not graded" in t["message"]] == ["error"]
