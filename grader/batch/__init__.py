@@ -6,6 +6,7 @@
     runner.py       bounded parallel workers, time limit, records written at once, Ctrl-C
     record.py       OUT/submissions/<student_id>.json, atomic writes, the batch log
     fingerprint.py  hashed line shingles of src/api: near-copies between students
+    handout.py      the handout's fingerprint (OUT/handout.json): the near-copy baseline
     outputs.py      gradebook.csv, summary.html, exports/ from the records
     progress.py     the rich progress display
 """

@@ -1,4 +1,5 @@
-"""Reports rendered from one ``GradeReport``: terminal, JSON, Markdown and HTML."""
+"""Reports rendered from one ``GradeReport``: terminal, JSON, Markdown, HTML and GitHub
+Classroom's JSON; each opens with the same lead (``overview``)."""
 
 from grader.report.audience import Audience, for_audience
 from grader.report.html import render_html
