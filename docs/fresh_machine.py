@@ -8,7 +8,7 @@ prerequisites command (as root, so without ``sudo``). Into it goes a clone of th
 HEAD (a git bundle: the commands run on what is committed). It then runs, in one bash and as
 they are written, the README's commands marked ``<!-- fresh-machine: install -->`` and
 ``<!-- fresh-machine: grade -->``. The container has the host's network (for PyPI and Debian's
-mirror) and nothing else of the host. Exit 0 when the grading printed its verdict, else 1
+mirror) and the host's way to reach them (``SSL_CERT_FILE``, proxies), nothing else of the host. Exit 0 when the grading printed its verdict, else 1
 with the end of its output.
 """
 
@@ -51,6 +51,7 @@ def _bundle_of_head() -> bytes:
 def run(on_progress=print) -> tuple[int, str]:
     """Build the image, run the README in it; (exit code, the whole output)."""
     from grader.stack.compose.images import ensure_debian_rootfs, ensure_image
+    from grader.stack.venv import index_access_env
 
     commands = readme_commands()
     prerequisites = re.sub(r"^sudo ", "", commands["prerequisites"])
@@ -64,6 +65,7 @@ def run(on_progress=print) -> tuple[int, str]:
             commands["grade"],
         ])
         container = client.containers.create(IMAGE, ["bash", "-c", script], network_mode="host",
+                                             environment=index_access_env(),
                                              labels={"org.llmops-grader.test": "fresh-machine"})
         try:
             container.put_archive("/root", _bundle_of_head())

@@ -30,13 +30,21 @@ from grader.sandbox.bwrap import SandboxSpec, bwrap_command
 from grader.sandbox.detect import Isolation
 from grader.stack.process import kill_tree
 
-# What uv needs from the grader's environment: where to find things, its own settings,
-# and how to reach the index (proxies, the machine's CA bundle). Nothing else leaks in.
-_PASSED_ENV = {
-    "PATH", "HOME", "TMPDIR", "XDG_CACHE_HOME", "SSL_CERT_FILE", "SSL_CERT_DIR",
+# How this machine reaches a package index: its CA bundle and proxies.
+INDEX_ACCESS_ENV = frozenset({
+    "SSL_CERT_FILE", "SSL_CERT_DIR",
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
     "http_proxy", "https_proxy", "all_proxy", "no_proxy",
-}  # fmt: skip
+})  # fmt: skip
+# What uv needs from the grader's environment: where to find things, its own settings,
+# and how to reach the index. Nothing else leaks in.
+_PASSED_ENV = {"PATH", "HOME", "TMPDIR", "XDG_CACHE_HOME", *INDEX_ACCESS_ENV}
+
+
+def index_access_env() -> dict[str, str]:
+    """This process's settings for reaching a package index, for a container that must reach it
+    the same way (its files, such as the CA bundle, are at the same paths in the images here)."""
+    return {name: value for name, value in os.environ.items() if name in INDEX_ACCESS_ENV}
 
 # Transport failures: the index was never reached, whatever the requirements say.
 _MACHINE_MARKERS = (

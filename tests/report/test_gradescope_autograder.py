@@ -17,6 +17,7 @@ from grader.cli import EXIT_COULD_NOT_GRADE, app
 from grader.pipeline import DEFAULT_RUBRIC
 from grader.report.exports.gradescope_autograder import UNFINISHED
 from grader.stack.compose.images import ensure_debian_rootfs, ensure_image
+from grader.stack.venv import index_access_env
 from tests.containers import engine_or_skip, file_from, labelled_container, tar_of
 from tests.report.lms_formats import validate_gradescope
 
