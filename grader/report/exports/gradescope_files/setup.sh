@@ -31,6 +31,9 @@ if [ -z "$PYTHON" ] || ! command -v git >/dev/null 2>&1; then
 fi
 
 "$PYTHON" -m venv /autograder/grader-venv
-/autograder/grader-venv/bin/python -m pip install --quiet --no-cache-dir --no-deps -r requirements.txt
-/autograder/grader-venv/bin/python -m pip install --quiet --no-cache-dir --no-deps ./*.whl
+# uv (pinned in requirements.txt; the grader runs it too) installs the rest in parallel, with the
+# system's certificates as pip uses them: minutes faster than pip for these hundred packages.
+/autograder/grader-venv/bin/python -m pip install --quiet --no-cache-dir "$(grep -E '^uv==' requirements.txt)"
+UV_NATIVE_TLS=1 /autograder/grader-venv/bin/uv pip install --quiet --no-cache --no-deps \
+    --python /autograder/grader-venv/bin/python -r requirements.txt ./*.whl
 /autograder/grader-venv/bin/grade --version
