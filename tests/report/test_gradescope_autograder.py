@@ -90,7 +90,9 @@ def test_the_bundle_grades_in_a_gradescope_shaped_container(gradescope_image, fi
     submission = build_fixture(fixture)
     with contextlib.closing(docker.from_env()) as client, labelled_container(
             client, gradescope_image, ["/autograder/run_autograder"], working_dir="/autograder",
-            network_mode="host") as container:  # the host's network: the submission's index is PyPI
+            # The host's network and its way to PyPI (CA bundle, proxies): the submission's
+            # requirements come from there, as on Gradescope, which has the internet.
+            network_mode="host", environment=index_access_env()) as container:
         container.put_archive("/autograder/submission", tar_of(submission))
         container.start()
         exit_code = container.wait(timeout=3000)["StatusCode"]
