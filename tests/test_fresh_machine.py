@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # image builds and whole gradings in containers: the long stage
 @pytest.mark.timeout(3000)
 def test_a_fresh_debian_follows_the_readme():
     engine_or_skip()
