@@ -16,6 +16,7 @@ from grader.stack.compose.images import missing_requirements
 from tests.needs import unavailable
 
 TEST_LABEL = "org.llmops-grader.test"
+DOCKER_TIMEOUT_S = 600  # an engine busy with other gradings may take minutes to remove a container
 
 
 def engine_or_skip() -> None:

@@ -18,11 +18,12 @@ from grader.pipeline import DEFAULT_RUBRIC
 from grader.report.exports.gradescope_autograder import UNFINISHED
 from grader.stack.compose.images import ensure_debian_rootfs, ensure_image
 from grader.stack.venv import index_access_env
-from tests.containers import engine_or_skip, file_from, labelled_container, tar_of
+from tests.containers import DOCKER_TIMEOUT_S, engine_or_skip, file_from, labelled_container, tar_of
 from tests.report.lms_formats import validate_gradescope
 
 runner = CliRunner()
 GRADESCOPE_IMAGE = "llmops-grader/test-gradescope:latest"
+SCRATCH_IN_MEMORY = {"/tmp": "exec", "/root/.cache": "exec"}
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +90,15 @@ def gradescope_image(bundle) -> str:
 @pytest.mark.parametrize("fixture, expected", [("reference", 100), ("starter", 0)])
 def test_the_bundle_grades_in_a_gradescope_shaped_container(gradescope_image, fixture, expected):
     submission = build_fixture(fixture)
-    with contextlib.closing(docker.from_env()) as client, labelled_container(
+    with contextlib.closing(docker.from_env(timeout=DOCKER_TIMEOUT_S)) as client, labelled_container(
             client, gradescope_image, ["/autograder/run_autograder"], working_dir="/autograder",
             # The host's network and its way to PyPI (CA bundle, proxies): the submission's
             # requirements come from there, as on Gradescope, which has the internet.
-            network_mode="host", environment=index_access_env()) as container:
+            network_mode="host", environment=index_access_env(),
+            # The grading's scratch and caches (the submission's venv) in memory: this engine's
+            # storage driver (fuse-overlayfs) makes six API processes importing from it at once
+            # take minutes to start, which Gradescope's disks do not.
+            tmpfs=SCRATCH_IN_MEMORY) as container:
         container.put_archive("/autograder/submission", tar_of(submission))
         container.start()
         exit_code = container.wait(timeout=3000)["StatusCode"]
