@@ -3,11 +3,14 @@ templates and photographed by headless Chromium.
 
     uv run python docs/screenshots.py                  # re-render and re-photograph both pages
     uv run python docs/screenshots.py --grade only-ex3 # first grade that fixture for real (minutes)
+    uv run python docs/screenshots.py --class-from-manifest  # first re-score the class from the manifest
 
 The student report is a real grading's report, kept in ``docs/img/sample-report.json`` (``--grade
-NAME`` grades fixture NAME again and replaces it). The class summary is every gradable fixture
-of ``fixtures/manifest.yaml`` scored from its expected check outcomes (no grading run). Both
-pages are rendered with fixed dates, so the same templates give the same pages:
+NAME`` grades fixture NAME again and replaces it). The class is every gradable fixture of
+``fixtures/manifest.yaml`` scored from its expected check outcomes (no grading run), kept in
+``docs/img/sample-class.json`` so that a manifest change does not change the picture until
+``--class-from-manifest`` asks for it. Both pages are rendered with fixed dates, so the same
+templates give the same pages:
 ``docs/img/pages.sha256`` records their hashes, and ``tests/report/test_screenshots.py`` fails
 when the templates changed and the pictures were not taken again.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -40,6 +44,7 @@ from grader.scoring import score  # noqa: E402
 
 IMG = ROOT / "docs" / "img"
 SAMPLE_REPORT = IMG / "sample-report.json"
+SAMPLE_CLASS = IMG / "sample-class.json"
 HASHES = IMG / "pages.sha256"
 WHEN = datetime(2025, 6, 1, 12, tzinfo=UTC)
 # page name -> (window size for the picture)
@@ -51,6 +56,11 @@ def sample_report() -> GradeReport:
 
 
 def class_records() -> list[SubmissionRecord]:
+    """The class kept in ``SAMPLE_CLASS``."""
+    return [SubmissionRecord.model_validate(item) for item in json.loads(SAMPLE_CLASS.read_text(encoding="utf-8"))]
+
+
+def class_from_manifest() -> list[SubmissionRecord]:
     """One record per gradable fixture, scored from the manifest's expected outcomes."""
     rubric = load_rubric(DEFAULT_RUBRIC)
     records = []
@@ -106,9 +116,14 @@ def grade_sample(fixture: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grade", metavar="FIXTURE", help="grade this fixture for real first (minutes)")
+    parser.add_argument("--class-from-manifest", action="store_true", help="re-score the class from the manifest first")
     args = parser.parse_args()
     if args.grade:
         grade_sample(args.grade)
+    if args.class_from_manifest or not SAMPLE_CLASS.exists():
+        records = [record.model_dump(mode="json") for record in class_from_manifest()]
+        SAMPLE_CLASS.write_text(json.dumps(records) + "\n", encoding="utf-8")
+        print(f"wrote {SAMPLE_CLASS.relative_to(ROOT)}")
     pages = render_pages()
     photograph(pages)
     HASHES.write_text(page_hashes(pages), encoding="utf-8")
