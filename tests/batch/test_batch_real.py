@@ -96,5 +96,5 @@ def test_a_batch_refuses_an_unknown_backend_before_grading(tmp_path):
     roster.write_text(f"student_id,repo_url\ns1,file://{build_fixture('no-src-api')}\n", encoding="utf-8")
     done = subprocess.run([*GRADE, "batch", str(roster), "--out", str(tmp_path / "out"), "--backend", "docker"],
                           capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2 and "unknown backend 'docker'" in done.stderr, done.stderr
+    assert done.returncode == 2 and "'docker' is not one of 'local', 'compose', 'auto'" in done.stderr, done.stderr
     assert not (tmp_path / "out" / "submissions").exists()
