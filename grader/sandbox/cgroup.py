@@ -1,7 +1,9 @@
-"""Memory and process-count limits through cgroups (v1 controllers or a v2 hierarchy).
+"""Memory, process-count and CPU limits through cgroups (v1 controllers or a v2 hierarchy).
 
-One ``Cgroup`` holds one API process and everything it starts. A limit it hits is read back
-from the kernel's own counters (``oom_kill``, pids ``max`` events), so the report can name it.
+One ``Cgroup`` holds one API process (or one install) and everything it starts. A limit it
+hits is read back from the kernel's own counters (``oom_kill``, pids ``max`` events), so the
+report can name it. The CPU limit is a quota (``cpu.max``, or CFS quota on v1): a process that
+burns CPU is slowed to its share, never killed, so the gradings beside it keep their timing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from pathlib import Path
 from grader.sandbox.limits import Limits, human_bytes
 
 _CONTROLLERS = ("memory", "pids")
+_OPTIONAL = ("cpu",)  # without it the limits still hold, and the report says CPU is not limited
+_CPU_PERIOD_US = 100_000
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,10 @@ class CgroupLayout:
 
     version: int
     parents: tuple[tuple[str, Path], ...]  # (controller, directory to create children in)
+
+    @property
+    def limits_cpu(self) -> bool:
+        return any(controller == "cpu" for controller, _ in self.parents)
 
 
 def find_layout() -> tuple[CgroupLayout | None, str]:
@@ -72,9 +80,11 @@ def _own_paths() -> dict[str, str]:
 def _layout_v1() -> tuple[CgroupLayout | None, str]:
     own = _own_paths()
     parents = []
-    for controller in _CONTROLLERS:
+    for controller in (*_CONTROLLERS, *_OPTIONAL):
         mount = next((Path(point) for point, kind, options in _mounts() if kind == "cgroup" and controller in options),
                      None)
+        if mount is None and controller in _OPTIONAL:
+            continue
         if mount is None:
             return None, f"no cgroup v1 {controller} controller mounted"
         # Nest under our own cgroup so limits set on the grader still apply to its children.
@@ -92,13 +102,15 @@ def _layout_v2() -> tuple[CgroupLayout | None, str]:
         return None, f"cgroup2 at {mount} lacks the memory/pids controllers"
     # A v2 cgroup with processes cannot delegate controllers: use a leaf-only parent of our own.
     parent = mount / "grader-sandbox"
+    wanted = [*_CONTROLLERS, *(c for c in _OPTIONAL if c in available)]
+    enable = " ".join(f"+{controller}" for controller in wanted)
     try:
-        _write(mount / "cgroup.subtree_control", "+memory +pids")
+        _write(mount / "cgroup.subtree_control", enable)
         parent.mkdir(exist_ok=True)
-        _write(parent / "cgroup.subtree_control", "+memory +pids")
+        _write(parent / "cgroup.subtree_control", enable)
     except OSError as exc:
         return None, f"cgroup2 controllers cannot be delegated ({exc.strerror or exc})"
-    return CgroupLayout(2, (("memory", parent), ("pids", parent))), ""
+    return CgroupLayout(2, tuple((controller, parent) for controller in wanted)), ""
 
 
 def _write(path: Path, value: str) -> None:
@@ -166,6 +178,13 @@ class Cgroup:
                 except OSError:
                     pass
             _write(pids / "pids.max", str(limits.processes))
+            if "cpu" in dirs:
+                quota = str(max(1000, int(limits.cpus * _CPU_PERIOD_US)))
+                if layout.version == 1:
+                    _write(dirs["cpu"] / "cpu.cfs_period_us", str(_CPU_PERIOD_US))
+                    _write(dirs["cpu"] / "cpu.cfs_quota_us", quota)
+                else:
+                    _write(dirs["cpu"] / "cpu.max", f"{quota} {_CPU_PERIOD_US}")
         except OSError:
             group.remove()
             raise

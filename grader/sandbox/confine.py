@@ -13,7 +13,7 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -40,28 +40,41 @@ class Confinement:
 
     def launch(self, name: str, argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> "Confined":
         """The confined command line for ``argv`` and the cgroup it will join (if any)."""
-        limits = self.isolation.limits
-        cgroup = None
-        if self.isolation.cgroups is not None:
-            try:
-                cgroup = Cgroup.create(name, limits, self.isolation.cgroups)
-            except OSError:
-                cgroup = None  # reported by limit_lines(): the kernel refused this one
-        inner = list(argv)
-        if self.isolation.bwrap:
-            spec = SandboxSpec(chdir=cwd, env=env, read_only=self.read_only, read_write=self.read_write,
-                               tmp_bytes=limits.disk_bytes)
-            inner = bwrap_command(self.isolation.bwrap, spec, argv)
-        # A shell joins the cgroup and sets the rlimits, then becomes the command: the cgroup
-        # holds it from its first instruction, and no Python runs between fork and exec.
-        steps = [f"echo $$ > {shlex.quote(str(procs))}" for procs in (cgroup.procs_files if cgroup else [])]
-        steps += ["ulimit -c 0", f"ulimit -f {max(1, limits.disk_bytes // _FSIZE_BLOCK)}"]
-        if cgroup is None:  # the address-space limit is a coarse stand-in for a memory cgroup
-            steps.append(f"ulimit -v {limits.address_space_bytes // 1024}")
-        script = " && ".join([*steps, 'exec "$@"'])
-        command = ["/bin/sh", "-c", script, "sandbox-launch", *inner]
-        popen_env = {"PATH": "/usr/bin:/bin"} if self.isolation.bwrap else dict(env)
+        spec = SandboxSpec(chdir=cwd, env=env, read_only=self.read_only, read_write=self.read_write,
+                           tmp_bytes=self.isolation.limits.disk_bytes)
+        command, popen_env, cgroup = confined_command(self.isolation, name, spec, argv)
         return Confined(self, command, popen_env, cgroup)
+
+
+def confined_command(isolation: Isolation, name: str, spec: SandboxSpec, argv: Sequence[str], *,
+                     file_size_limit: bool = True) -> tuple[list[str], dict[str, str], Cgroup | None]:
+    """``argv`` in the sandbox ``spec`` describes (when ``isolation`` has bubblewrap), in a new
+    cgroup with the limits (when it has cgroups) and under the rlimits: the command line, the
+    environment to start it with, and the cgroup the caller removes when it is done.
+    ``file_size_limit``: also cap each file at the disk limit (not for an install, whose
+    packages' files may be larger)."""
+    limits = isolation.limits
+    cgroup = None
+    if isolation.cgroups is not None:
+        try:
+            cgroup = Cgroup.create(name, limits, isolation.cgroups)
+        except OSError:
+            cgroup = None  # reported by limit_lines(): the kernel refused this one
+    inner = list(argv)
+    if isolation.bwrap:
+        inner = bwrap_command(isolation.bwrap, replace(spec, unprivileged=isolation.unprivileged), argv)
+    # A shell joins the cgroup and sets the rlimits, then becomes the command: the cgroup
+    # holds it from its first instruction, and no Python runs between fork and exec.
+    steps = [f"echo $$ > {shlex.quote(str(procs))}" for procs in (cgroup.procs_files if cgroup else [])]
+    steps.append("ulimit -c 0")
+    if file_size_limit:
+        steps.append(f"ulimit -f {max(1, limits.disk_bytes // _FSIZE_BLOCK)}")
+    if cgroup is None:  # the address-space limit is a coarse stand-in for a memory cgroup
+        steps.append(f"ulimit -v {limits.address_space_bytes // 1024}")
+    script = " && ".join([*steps, 'exec "$@"'])
+    command = ["/bin/sh", "-c", script, "sandbox-launch", *inner]
+    popen_env = {"PATH": "/usr/bin:/bin"} if isolation.bwrap else dict(spec.env)
+    return command, popen_env, cgroup
 
 
 class Confined:

@@ -28,6 +28,7 @@ from typing import Callable, Mapping, Sequence
 from grader import errors
 from grader.errors import GraderError, StackError
 from grader.models import CheckResult
+from grader.sandbox.bwrap import namespace_argv
 from grader.sandbox.cgroup import CgroupLayout
 from grader.sandbox.detect import Isolation
 from grader.sandbox.limits import Limits
@@ -81,7 +82,8 @@ def _str(path: Path | None) -> str | None:
 def _isolation_to_dict(isolation: Isolation) -> dict[str, object]:
     layout = isolation.cgroups
     return {
-        "bwrap": isolation.bwrap, "netns": isolation.netns, "limits": asdict(isolation.limits),
+        "bwrap": isolation.bwrap, "netns": isolation.netns, "unprivileged": isolation.unprivileged,
+        "limits": asdict(isolation.limits),
         "missing": list(isolation.missing),
         "cgroups": None if layout is None else {"version": layout.version,
                                                 "parents": [[c, str(p)] for c, p in layout.parents]},
@@ -91,7 +93,8 @@ def _isolation_to_dict(isolation: Isolation) -> dict[str, object]:
 def _isolation_from_dict(data: dict) -> Isolation:
     layout = data["cgroups"]
     cgroups = None if layout is None else CgroupLayout(layout["version"], tuple((c, Path(p)) for c, p in layout["parents"]))
-    return Isolation(bwrap=data["bwrap"], netns=data["netns"], cgroups=cgroups, limits=Limits(**data["limits"]),
+    return Isolation(bwrap=data["bwrap"], netns=data["netns"], unprivileged=data["unprivileged"], cgroups=cgroups,
+                     limits=Limits(**data["limits"]),
                      missing=tuple(data["missing"]))
 
 
@@ -99,8 +102,7 @@ def namespace_command(isolation: Isolation, argv: Sequence[str]) -> list[str]:
     """``argv`` in a new network namespace (only loopback, up) and PID namespace, seeing the
     whole filesystem; it and all it starts die with the caller."""
     assert isolation.bwrap is not None and isolation.netns
-    return [isolation.bwrap, "--dev-bind", "/", "/", "--proc", "/proc",
-            "--unshare-net", "--unshare-pid", "--die-with-parent", "--", *argv]
+    return namespace_argv(isolation.bwrap, argv)
 
 
 def grade_dynamic(checkout: Path, workdir: Path, cache_root: Path, exercises: Sequence[str],

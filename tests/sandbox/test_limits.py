@@ -24,7 +24,8 @@ def test_missing_protections_are_listed_and_required_on_demand():
     bare = Isolation(missing=("network isolation (no network namespace: denied)",))
     lines = bare.lines()
     assert lines[0].startswith("sandbox: NONE") and lines[1] == "network: NOT isolated"
-    assert lines[2].endswith("(memory by address space (2 GiB), processes NOT limited)")
+    assert lines[2].endswith("(memory by address space (2 GiB), processes NOT limited; CPU NOT limited)")
+    assert lines[3].startswith("install: uv NOT sandboxed")
     assert lines[-1] == "missing: network isolation (no network namespace: denied)"
     with pytest.raises(MachineError, match="sandbox required but missing: network isolation"):
         bare.require()
