@@ -8,16 +8,18 @@ Files are read as bytes and decoded leniently; symlinks are never followed.
 from __future__ import annotations
 
 import difflib
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 
+from grader.checkout import UnsafePath, read_text, walk
 from grader.errors import UsageError
 from grader.models import DiffReport, ExerciseDiff, FileChange
 
 API_DIR = "src/api"
 # Beyond this a file is not source code but a blob; comparing it line by line is quadratic.
 MAX_COMPARED_BYTES = 1_000_000
+# Nor is a file this large read at all.
+MAX_READ_BYTES = 10_000_000
 
 
 def diff_submission(
@@ -82,7 +84,7 @@ def _api_similarity(
     those of them that are near copies (differing from the starter)."""
     matched = total = 0
     copies = []
-    for path in _python_files(submission / API_DIR):
+    for path in _python_files(submission):
         rel = f"{API_DIR}/{path}"
         mine, theirs = _read_lines(submission, rel), _read_lines(reference, rel)
         if mine is None or theirs is None or not _comparable(mine, theirs):
@@ -96,18 +98,15 @@ def _api_similarity(
     return (2 * matched / total if total else 0.0), copies
 
 
-def _python_files(root: Path) -> list[str]:
-    """Paths (relative to ``root``) of the regular .py files under it; links not followed."""
-    if root.is_symlink() or not root.is_dir():
-        return []
+def _python_files(checkout: Path) -> list[str]:
+    """Paths (relative to ``src/api``) of the regular .py files under it, reached without
+    following a link, however deep; hidden folders and ``__pycache__`` left out."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = [d for d in dirnames if d != "__pycache__" and not d.startswith(".")]
-        found += [
-            Path(dirpath, name).relative_to(root).as_posix()
-            for name in filenames
-            if name.endswith(".py")
-        ]
+    for entry in walk(checkout, API_DIR):
+        parts = entry.relative.split("/")
+        if entry.kind == "file" and entry.relative.endswith(".py") and \
+                not any(part == "__pycache__" or part.startswith(".") for part in parts[:-1]):
+            found.append(entry.relative)
     return sorted(found)
 
 
@@ -134,17 +133,14 @@ def _comparable(mine: list[str], theirs: list[str]) -> bool:
 
 
 def _read_lines(root: Path, rel: str) -> list[str] | None:
-    """Lines of the regular file ``root/rel``; None when it is absent, a directory, or reached
-    through a symlink anywhere below ``root`` (never followed). Undecodable bytes are replaced.
+    """Lines of the regular file ``root/rel``; None when it is absent, a directory, over
+    ``MAX_READ_BYTES``, or reached through a symlink anywhere below ``root`` (never followed).
+    Undecodable bytes are replaced.
     """
     parts = PurePosixPath(rel).parts
     if not parts or PurePosixPath(rel).is_absolute() or ".." in parts:
         raise UsageError(f"expected file {rel!r} must be a relative path inside the repository")
-    path = root
-    for part in parts:
-        path = path / part
-        if path.is_symlink():
-            return None
-    if not path.is_file():
+    try:
+        return read_text(root, rel, max_bytes=MAX_READ_BYTES).splitlines()
+    except UnsafePath:
         return None
-    return path.read_bytes().decode("utf-8", errors="replace").splitlines()

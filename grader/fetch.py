@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from git import Git, GitCommandError, InvalidGitRepositoryError, NoSuchPathError, Repo
 
+from grader.checkout import copy_tree, remove_tree
 from grader.errors import FetchError, UsageError
 from grader.hygiene import (
     clone_config_options,
@@ -94,12 +94,10 @@ def snapshot_worktree(path: Path, dest: Path, *, max_bytes: int = DEFAULT_MAX_BY
         )
     created = _prepare_dest(dest)
     try:
-        shutil.copytree(
-            path, dest, symlinks=True, ignore=shutil.ignore_patterns(".git"), dirs_exist_ok=True
-        )
-    except (shutil.Error, OSError) as err:  # a fifo or an unreadable file in the tree
+        copy_tree(path, dest, skip=frozenset({".git"}))  # fifos and devices are left out
+    except OSError as err:
         _discard(dest, created)
-        raise FetchError(f"cannot copy the working tree {path}: {_first_copy_error(err)}") from None
+        raise FetchError(f"cannot copy the working tree {path}: {err}") from None
     try:
         repo = Repo(path)
     except (InvalidGitRepositoryError, NoSuchPathError):
@@ -313,7 +311,7 @@ def _prepare_dest(dest: Path) -> bool:
 
 def _discard(dest: Path, created: bool) -> None:
     """Leave ``dest`` as it was found, so a failed fetch can be retried."""
-    shutil.rmtree(dest, ignore_errors=True)
+    remove_tree(dest)
     if not created:
         dest.mkdir(exist_ok=True)
 
@@ -341,14 +339,6 @@ def _reason(stderr: str | bytes) -> str:
     lines = [line for line in lines if line]
     telling = [line for line in lines if not line.lower().startswith(_NOISE)] or lines
     return _redact_text(telling[-1]) if telling else "git gave no reason"
-
-
-def _first_copy_error(err: shutil.Error | OSError) -> str:
-    # shutil.Error carries a list of (source, destination, reason); show the first reason.
-    if isinstance(err, shutil.Error) and err.args and isinstance(err.args[0], list):
-        source, _dest, reason = err.args[0][0]
-        return f"{source}: {reason}"
-    return str(err)
 
 
 def _redact_text(text: str) -> str:

@@ -6,8 +6,9 @@ before they are written; symlinks are reported, never followed.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from grader.checkout import walk
 
 # Applied to every git process through GIT_CONFIG_COUNT (git >= 2.31), so even commands that
 # GitPython runs for us (status, diff) cannot run a hook, an fsmonitor or an LFS download.
@@ -47,13 +48,7 @@ def clone_config_options() -> list[str]:
 
 def tree_size(root: Path) -> int:
     """Bytes of the files under ``root`` outside ``.git``; symlinks count as links, unfollowed."""
-    total = 0
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        if ".git" in dirnames:
-            dirnames.remove(".git")
-        for name in filenames:
-            total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
+    return sum(entry.size for entry in walk(root, skip=frozenset({".git"})) if entry.kind != "dir")
 
 
 def format_size(size: int) -> str:
@@ -68,18 +63,15 @@ def symlinks_escaping(root: Path) -> list[str]:
     """
     root = root.resolve()
     escaping = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        if ".git" in dirnames and Path(dirpath) == root:
-            dirnames.remove(".git")  # git writes no symlinks there; the checkout is what runs
-        for name in dirnames + filenames:
-            link = Path(dirpath, name)
-            if not link.is_symlink():
-                continue
-            try:
-                target = link.resolve(strict=False)
-            except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
-                escaping.append(link.relative_to(root).as_posix())
-                continue
-            if not target.is_relative_to(root):
-                escaping.append(link.relative_to(root).as_posix())
+    for entry in walk(root):
+        # git writes no symlinks in .git; the checkout is what runs
+        if entry.kind != "link" or entry.relative.startswith(".git/"):
+            continue
+        try:
+            target = (root / entry.relative).resolve(strict=False)
+        except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
+            escaping.append(entry.relative)
+            continue
+        if not target.is_relative_to(root):
+            escaping.append(entry.relative)
     return sorted(escaping)

@@ -7,7 +7,6 @@ whether the grading ends, fails or is interrupted.
 from __future__ import annotations
 
 import enum
-import shutil
 import tempfile
 import time
 from contextlib import ExitStack
@@ -18,6 +17,7 @@ from typing import Protocol
 
 from grader import __version__
 from grader.cache import default_cache_root
+from grader.checkout import remove_tree
 from grader.checks import EXERCISES
 from grader.diff import diff_submission
 from grader.errors import UsageError
@@ -106,7 +106,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> GradeRepor
     exercises = [e for e in EXERCISES if request.only is None or e in request.only]
     with ExitStack() as owned:
         workdir = Path(tempfile.mkdtemp(prefix="grade-"))
-        owned.callback(shutil.rmtree, workdir, ignore_errors=True)
+        owned.callback(remove_tree, workdir)  # however deep the submission's tree
         checkout = workdir / "submission"
         progress.stage(f"fetching {request.source}")
         submission = (snapshot_worktree(Path(request.source), checkout) if request.worktree
@@ -121,7 +121,10 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> GradeRepor
             progress.scenario_started(exercise)
         settings = {exercise: rubric.exercises[exercise].settings for exercise in exercises}
         if backend == "compose":
-            from grader.stack.compose.backend import ISOLATION_LINES, grade_in_containers
+            from grader.stack.compose.backend import (
+                ISOLATION_LINES,
+                grade_in_containers,
+            )
 
             checks = grade_in_containers(checkout, workdir, exercises, settings, isolation.limits, clock,
                                          progress.scenario_finished, progress.stage)

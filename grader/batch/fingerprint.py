@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from pathlib import Path
 
+from grader.checkout import UnsafePath, read_text, walk
+
 SHINGLE = 4
 MIN_SHINGLES = 10
 NEAR_COPY_JACCARD = 0.9
@@ -40,14 +42,16 @@ def normalise(line: str) -> str:
 
 def fingerprint(checkout: Path, subdir: str = "src/api") -> tuple[str, ...]:
     """The sorted hashed shingles of the ``.py`` files under ``checkout/subdir``."""
-    root = checkout / subdir
-    if not root.is_dir() or root.is_symlink():
-        return ()
     hashes: set[str] = set()
-    for path in sorted(root.rglob("*.py")):
-        if path.is_symlink() or not path.is_file() or path.stat().st_size > _MAX_FILE_BYTES:
-            continue  # symlinks may point outside the repository: never read
-        lines = [n for n in map(normalise, path.read_text(encoding="utf-8", errors="replace").splitlines()) if n]
+    # Links are never followed (they may point outside the repository), however deep the tree.
+    for entry in sorted(walk(checkout, subdir), key=lambda entry: entry.relative):
+        if entry.kind != "file" or not entry.relative.endswith(".py"):
+            continue
+        try:
+            text = read_text(checkout, f"{subdir}/{entry.relative}", max_bytes=_MAX_FILE_BYTES)
+        except UnsafePath:
+            continue
+        lines = [n for n in map(normalise, text.splitlines()) if n]
         for start in range(max(1, len(lines) - SHINGLE + 1)):
             window = "\n".join(lines[start:start + SHINGLE])
             if window:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 from grader.batch.fingerprint import fingerprint
 from grader.batch.job import WorkerJob, WorkerResult
 from grader.batch.record import write_atomic
+from grader.checkout import remove_tree
 from grader.errors import GraderError
 from grader.fetch import fetch
 from grader.models import CheckResult
@@ -62,12 +62,12 @@ def _watch_parent(parent: int) -> None:
 
 def _fingerprint_of(job: WorkerJob, ref: str | None, workdir: Path) -> tuple[str | None, tuple[str, ...]]:
     checkout = workdir / "fingerprint"
-    shutil.rmtree(checkout, ignore_errors=True)
+    remove_tree(checkout)
     submission = fetch(job.source, checkout, ref=ref, deadline=job.deadline if ref == job.ref else None)
     try:
         return submission.commit_sha, fingerprint(checkout)
     finally:
-        shutil.rmtree(checkout, ignore_errors=True)
+        remove_tree(checkout)
 
 
 def run_job(job: WorkerJob) -> WorkerResult:
@@ -88,7 +88,7 @@ def run_job(job: WorkerJob) -> WorkerResult:
     except GraderError as exc:
         return WorkerResult(reason=str(exc))
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)
 
 
 def main(argv: list[str]) -> int:

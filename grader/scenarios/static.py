@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from grader.checkout import UnsafePath, read_text, walk
+
 _SECRET_NAME = re.compile(r"secret|jwt_?key|signing_?key", re.IGNORECASE)
 _GETENV_FUNCS = {"getenv", "get", "setdefault"}
 # The name of a variable ("JWT_SECRET_KEY") or a sentence is not a secret value.
 _NOT_A_SECRET = re.compile(r"^[A-Z][A-Z0-9_]*$|\s")
-_ENV_EXAMPLE_MAX_BYTES = 1_000_000
 _ENV_COMMENT = re.compile(r"\s+#.*$")  # as dotenv reads it: a comment needs a space before its '#'
+API_DIR = "src/api"
 
 
 @dataclass(frozen=True)
@@ -28,20 +30,26 @@ class Finding:
         return f"{self.path}:{self.line}: {self.text}"
 
 
-def python_files(api_dir: Path) -> Iterator[Path]:
-    """The .py files of ``src/api``, symlinks never followed (they may point out of the checkout)."""
-    if not api_dir.is_dir() or api_dir.is_symlink():
-        return
-    for path in sorted(api_dir.rglob("*.py")):
-        if path.is_symlink() or not path.is_file():
+def python_files(checkout: Path) -> Iterator[str]:
+    """The .py files of ``src/api`` (paths relative to the checkout), reached without following
+    a link (one may point out of the checkout: ``src`` or ``src/api`` as a link yields nothing),
+    however deep the tree."""
+    for entry in walk(checkout, API_DIR):
+        parts = entry.relative.split("/")
+        if entry.kind != "file" or not entry.relative.endswith(".py"):
             continue
-        if any(part.startswith(".") or part in {"tests", "venv", ".venv"} for part in path.relative_to(api_dir).parts[:-1]):
+        if any(part.startswith(".") or part in {"tests", "venv", ".venv"} for part in parts[:-1]):
             continue
-        yield path
+        yield f"{API_DIR}/{entry.relative}"
 
 
-def _source(path: Path) -> str:
-    return path.read_bytes().decode("utf-8", errors="replace")
+def _source(checkout: Path, relative: str) -> str:
+    """The file's text, read without following a link and only up to a source file's size (a
+    file over it reads as empty: it is no hand-written source)."""
+    try:
+        return read_text(checkout, relative)
+    except UnsafePath:
+        return ""
 
 
 def _line(source: str, number: int) -> str:
@@ -51,15 +59,13 @@ def _line(source: str, number: int) -> str:
 
 def print_calls(checkout: Path) -> tuple[list[Finding], list[str]]:
     """Every ``print(...)`` call in src/api; files that do not parse are read token by token."""
-    api_dir = checkout / "src" / "api"
     findings: list[Finding] = []
     unreadable: list[str] = []
-    for path in python_files(api_dir):
-        relative = str(path.relative_to(checkout))
-        source = _source(path)
+    for relative in python_files(checkout):
+        source = _source(checkout, relative)
         try:
             tree = ast.parse(source)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             lines, ok = _print_tokens(source)
             findings += [Finding(relative, n, _line(source, n)) for n in lines]
             if not ok:
@@ -108,13 +114,12 @@ def hardcoded_secrets(checkout: Path) -> list[Finding]:
     defaults and are ignored.
     """
     findings: list[Finding] = []
-    for path in python_files(checkout / "src" / "api"):
-        source = _source(path)
+    for relative in python_files(checkout):
+        source = _source(checkout, relative)
         try:
             tree = ast.parse(source)
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
-        relative = str(path.relative_to(checkout))
         for node in ast.walk(tree):
             literal = _secret_default(node)
             if literal is not None:
@@ -174,16 +179,14 @@ def env_example_value(checkout: Path, variable: str) -> tuple[str | None, str]:
     trailing comments removed), or None; with one line saying what was seen.
 
     A line that sets the variable wins over a commented-out one (``# JWT_SECRET_KEY=...``).
+    Read without following a link and up to a source file's size (``grader.checkout``).
     """
-    path = checkout / ".env.example"
-    if path.is_symlink():
-        return None, ".env.example is a symlink (not followed)"
-    if not path.is_file():
-        return None, ".env.example is missing"
-    if path.stat().st_size > _ENV_EXAMPLE_MAX_BYTES:
-        return None, f".env.example is over {_ENV_EXAMPLE_MAX_BYTES} bytes: not read"
+    try:
+        text = read_text(checkout, ".env.example")
+    except UnsafePath as exc:
+        return None, str(exc)
     pattern = re.compile(rf"^\s*(#\s*)?(export\s+)?{re.escape(variable)}\s*=(.*)$", re.MULTILINE)
-    found = sorted(pattern.finditer(_source(path)), key=lambda match: match.group(1) is not None)
+    found = sorted(pattern.finditer(text), key=lambda match: match.group(1) is not None)
     if not found:
         return None, f".env.example does not list {variable}"
     raw = found[0].group(3).strip()

@@ -9,7 +9,6 @@ dependency, MLflow included, so faults never cross stacks.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Protocol, Sequence
 
 from grader import contract
+from grader.checkout import UnsafePath, copy_tree, read_bytes, remove_tree, walk
 from grader.sandbox import Confinement, Isolation
 from grader.stack.base import Fault, Service, SubmissionUnrunnable, with_overrides
 from grader.stack.faults import FaultProxy
@@ -33,6 +33,9 @@ _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 # The stand-ins start in ~1 s on an idle machine; a loaded CI runner grading several
 # submissions at once has been seen to need more than 10 s.
 _SERVICES_START_S = 60.0
+MAX_SOURCE_BYTES = 1_000_000
+# A fallback trace is a line of JSON; a file this large is not one, and is not read.
+MAX_SCANNED_BYTES = 10_000_000
 
 
 class StandIns(Protocol):
@@ -116,11 +119,13 @@ def prepare_venv(checkout: Path, cache_root: Path, isolation: Isolation | None =
 
 
 def unrunnable_reason(checkout: Path) -> str | None:
-    """Why the submission cannot run at all (no main.py, unusable requirements), or None."""
-    api = checkout / "src" / "api"
-    if not (api / "main.py").is_file() or (api / "main.py").is_symlink():
-        return "src/api/main.py is missing"
-    return requirements_problem(api / "requirements.txt")
+    """Why the submission cannot run at all (no main.py, unusable requirements, a link out of
+    the checkout on the way to either), or None."""
+    try:
+        read_bytes(checkout, "src/api/main.py", max_bytes=MAX_SOURCE_BYTES)
+    except UnsafePath as exc:
+        return str(exc)
+    return requirements_problem(checkout, "src/api/requirements.txt")
 
 
 class LocalStack:
@@ -147,7 +152,7 @@ class LocalStack:
         try:
             self.repo = self._root / "repo"
             # The API writes where it runs (fallback traces, caches): each stack its own copy.
-            shutil.copytree(self._checkout, self.repo, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+            copy_tree(self._checkout, self.repo, skip=frozenset({".git"}))
             self.home = self._root / "home"
             self.home.mkdir()
             (self._root / "tmp").mkdir()
@@ -160,7 +165,7 @@ class LocalStack:
             self._exit.callback(self._kill_apis)
         except BaseException:
             self._exit.close()
-            shutil.rmtree(self._root, ignore_errors=True)
+            remove_tree(self._root)
             raise
         return self
 
@@ -173,7 +178,7 @@ class LocalStack:
         try:
             self._exit.close()
         finally:
-            shutil.rmtree(self._root, ignore_errors=True)
+            remove_tree(self._root)
 
     def service_url(self, service: Service) -> str:
         return self._proxies[service].url
@@ -218,14 +223,21 @@ class LocalStack:
         self._proxies[service].set_fault(None)
 
     def files_written_since(self, since: float, containing: Sequence[str]) -> list[str]:
+        """Regular files written since ``since`` holding a needle. The API writes these folders
+        while they are walked: a tree however deep, files that vanish, links (never followed)
+        and files over ``MAX_SCANNED_BYTES`` (never read whole) cannot break the scan."""
         needles = [text.encode() for text in containing]
         written = []
         for base in (self.repo, self.home, self._root / "tmp"):
-            for path in base.rglob("*"):
-                if "__pycache__" in path.parts or path.is_symlink() or not path.is_file():
+            for entry in walk(base, skip=frozenset({"__pycache__"})):
+                if entry.kind != "file" or entry.mtime < since - 0.5 or entry.size > MAX_SCANNED_BYTES:
                     continue
-                if path.stat().st_mtime >= since - 0.5 and _holds_any(path.read_bytes(), needles):
-                    written.append(str(path.relative_to(self._root)))
+                try:
+                    content = read_bytes(base, entry.relative, max_bytes=MAX_SCANNED_BYTES)
+                except UnsafePath:
+                    continue
+                if _holds_any(content, needles):
+                    written.append((base / entry.relative).relative_to(self._root).as_posix())
         return written
 
     def _kill_apis(self) -> None:

@@ -2,8 +2,17 @@
 
 Environments are cached by the requirements' content and the interpreter, so grading a
 whole class installs each distinct requirements file once. A requirement that cannot be
-installed is the student's fault (``VenvResult(ok=False)``); an index that cannot be
-reached is the machine's (``MachineError``).
+installed is the student's fault (``VenvResult(ok=False)``), and so is a package source the
+requirements name that cannot be reached; the machine's own index unreachable is the
+machine's (``MachineError``).
+
+Installing runs code the student chose (a build script of any source-only package), so the
+install gets nothing shared: a throwaway uv cache of its own (never the cache the grader's own
+environment is hard-linked from), copies instead of links, no uv or pip configuration but the
+machine's environment (the checkout's ``uv.toml``, ``[tool.uv]`` and pip files are ignored:
+``UV_NO_CONFIG``, ``PIP_CONFIG_FILE=/dev/null``), no credentials, and, with a sandbox, the same
+bubblewrap, cgroup limits (CPU included) and sized ``/tmp`` as the API. Its output is kept head
+and tail; the grader's log of it is written beside the cache, where no install ever wrote.
 """
 
 from __future__ import annotations
@@ -12,23 +21,25 @@ import fcntl
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Mapping
 
 import uv
 from packaging.requirements import InvalidRequirement, Requirement
 
 from grader.cache import tree_hash
+from grader.checkout import UnsafePath, read_bytes, remove_tree
 from grader.errors import MachineError
-from grader.sandbox.bwrap import SandboxSpec, bwrap_command
+from grader.sandbox.bwrap import SandboxSpec
+from grader.sandbox.confine import confined_command
 from grader.sandbox.detect import Isolation
-from grader.stack.process import kill_tree
+from grader.stack.process import BoundedOutput, kill_tree
 
 # How this machine reaches a package index: its CA bundle and proxies.
 INDEX_ACCESS_ENV = frozenset({
@@ -36,9 +47,27 @@ INDEX_ACCESS_ENV = frozenset({
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY",
     "http_proxy", "https_proxy", "all_proxy", "no_proxy",
 })  # fmt: skip
-# What uv needs from the grader's environment: where to find things, its own settings,
-# and how to reach the index. Nothing else leaks in.
-_PASSED_ENV = {"PATH", "HOME", "TMPDIR", "XDG_CACHE_HOME", *INDEX_ACCESS_ENV}
+# What uv needs from the grader's environment: where to find programs, and how to reach the
+# machine's index (its URL, proxies, the CA bundle). Nothing else leaks in: no token, no
+# UV_* credential, no HOME (a build script would read the grader's files there).
+_PASSED_ENV = {
+    "PATH", *INDEX_ACCESS_ENV,
+    "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_FIND_LINKS",
+    "UV_INDEX_STRATEGY", "UV_HTTP_TIMEOUT", "UV_HTTP_RETRIES", "UV_NATIVE_TLS", "UV_OFFLINE",
+    "UV_CONCURRENT_DOWNLOADS", "UV_NO_CACHE",
+}  # fmt: skip
+# Set whatever the caller's environment says: see the module's docstring.
+_FORCED_ENV = {
+    "UV_NO_CONFIG": "1",
+    "PIP_CONFIG_FILE": os.devnull,
+    "UV_LINK_MODE": "copy",
+    "UV_PYTHON_DOWNLOADS": "never",
+    "HOME": "/tmp",
+    "TMPDIR": "/tmp",
+}
+# What the cached venvs are: part of the key, so venvs built another way are never reused.
+_LAYOUT = b"venv layout 2: bytecode compiled, private cache, checkout configuration ignored"
+_URL_CREDENTIALS = re.compile(r"(?<=://)[^/@\s]+@")
 
 
 def index_access_env() -> dict[str, str]:
@@ -60,7 +89,6 @@ _MACHINE_MARKERS = (
 # "Failed to fetch" with an HTTP status means a server answered (e.g. a 404 URL requirement).
 _HTTP_STATUS = re.compile(r"HTTP status (?:client|server) error|status code", re.I)
 
-_LOG_NAME = "grader-install.log"
 
 
 @dataclass(frozen=True)
@@ -75,17 +103,20 @@ class VenvResult:
     reason: str | None = None
 
 
-def requirements_problem(path: Path) -> str | None:
-    """A one-line reason why ``path`` is not a usable requirements file, or None if it is.
+def requirements_problem(root: Path, relative: str) -> str | None:
+    """A one-line reason why ``root/relative`` is not a usable requirements file, or None.
 
-    Option lines (``-r``, ``--index-url``, ``-e``...) and bare paths or URLs are left to uv.
+    It is read inside ``root`` without following links (``grader.checkout``): a link out of the
+    checkout is named, never read or quoted. Option lines (``-r``, ``--index-url``, ``-e``...)
+    and bare paths or URLs are left to uv.
     """
-    if not path.is_file():
-        return f"requirements file missing: {path.name}"
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return f"requirements file unreadable: {exc}"
+        text = read_bytes(root, relative).decode("utf-8")
+    except UnsafePath as exc:
+        return f"requirements file {exc}"
+    except UnicodeDecodeError as exc:
+        return f"requirements file {relative} is not UTF-8 ({exc.reason})"
+    name = PurePosixPath(relative).name
     for number, line in enumerate(_logical_lines(text), start=1):
         spec = re.split(r"\s+#|\s+--?\w", line, maxsplit=1)[0].strip()
         if not spec or spec.startswith(("-", "#", ".", "/")) or "://" in spec.split("@")[0]:
@@ -93,7 +124,7 @@ def requirements_problem(path: Path) -> str | None:
         try:
             Requirement(spec)
         except InvalidRequirement as exc:
-            return f"{path.name} line {number} does not parse: {spec!r} ({str(exc).splitlines()[0]})"
+            return f"{name} line {number} does not parse: {spec!r} ({str(exc).splitlines()[0]})"
     return None
 
 
@@ -115,113 +146,133 @@ def ensure_venv(
     """An environment with ``requirements`` installed on interpreter ``python`` (a path).
 
     Reuses the cached one when it exists. Never raises for the student's requirements;
-    raises ``MachineError`` when the index cannot be reached or the install outlives
-    ``timeout_s``. ``extra_env`` adds to uv's environment (e.g. ``UV_INDEX_URL``).
-    With a bubblewrap in ``isolation``, uv (and every build backend it runs) sees only the
-    system, the interpreter, ``source_root`` read-only (default: the requirements' directory),
-    the venv being built and uv's cache; it keeps the network to reach the index.
+    raises ``MachineError`` when the machine's index cannot be reached or the install
+    outlives ``timeout_s``. ``extra_env`` adds to uv's environment (e.g. ``UV_INDEX_URL``).
+    ``requirements`` is read inside ``source_root`` (default: its directory), links not
+    followed. With a bubblewrap in ``isolation``, uv (and every build backend it runs) sees
+    only the system, the interpreter, ``source_root`` read-only, the venv being built and its
+    own cache; it keeps the network to reach the index.
     """
-    problem = requirements_problem(requirements)
+    root = source_root or requirements.parent
+    relative = requirements.relative_to(root).as_posix()
+    problem = requirements_problem(root, relative)
     if problem is not None:
         return VenvResult(ok=False, log="", reason=problem)
     started = time.monotonic()
+    isolation = isolation or Isolation.none()
     env = _uv_env(extra_env)
     cache_root.mkdir(parents=True, exist_ok=True)
-    content = requirements.read_bytes()
-    key = _cache_key(content, python, source_root or requirements.parent)
+    content = read_bytes(root, relative)
+    key = _cache_key(content, python, root)
     final = cache_root / key
     # One builder per key: a concurrent caller waits here, then finds the result cached.
     with open(cache_root / f"{key}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if final.is_dir():
-            return _result(final, cached=True, started=started)
+            return _result(final, cache_root, cached=True, started=started)
         building = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=cache_root))
-        private_cache = None
+        # Builds have uv's cache writable: a shared one would let this submission plant a wheel
+        # that later submissions install, or write through hard links into the grader's own
+        # packages. This one costs a download of every package once per distinct requirements.
+        private_cache = Path(tempfile.mkdtemp(prefix=f".{key}.uv-cache.", dir=cache_root))
+        env["UV_CACHE_DIR"] = str(private_cache)
         try:
-            if runs_students_build_code(content):
-                # Builds have uv's cache writable: a shared one would let this submission plant a
-                # wheel that later submissions install (bubblewrap 0.8 has no overlay to give a
-                # throwaway view of it). This one costs a download of every package.
-                private_cache = Path(tempfile.mkdtemp(prefix=f".{key}.uv-cache.", dir=cache_root))
-                env["UV_CACHE_DIR"] = str(private_cache)
-            sandbox = None
-            if isolation is not None and isolation.confine and isolation.bwrap:
-                sandbox = (isolation.bwrap,
-                           _install_sandbox(building, requirements, source_root or requirements.parent, env))
-            ok, log = _build(building, requirements, python, env, deadline=started + timeout_s, sandbox=sandbox)
+            install = _Install(building, root, requirements, env, isolation, deadline=started + timeout_s,
+                               writable=(building, private_cache))
+            ok, log = install.run(python, content)
             if not ok:
                 return VenvResult(ok=False, log=log, reason=_student_reason(log), seconds=_since(started))
-            (building / _LOG_NAME).write_text(log, encoding="utf-8")
+            # Written by the grader beside the cache: the venv itself was the install's to write.
+            (cache_root / f"{key}.log").write_text(log, encoding="utf-8")
             # The venv is relocatable, so renaming it into place is the atomic "done" marker.
             building.rename(final)
         finally:
-            shutil.rmtree(building, ignore_errors=True)
-            if private_cache is not None:
-                shutil.rmtree(private_cache, ignore_errors=True)
-    return _result(final, cached=False, started=started)
+            remove_tree(building)
+            remove_tree(private_cache)
+    return _result(final, cache_root, cached=False, started=started)
 
 
-def _install_sandbox(target: Path, requirements: Path, source_root: Path, env: dict[str, str]) -> SandboxSpec:
-    """What uv may see while it installs: the sources read-only, the venv and its cache writable.
-    It runs from the requirements' directory, where ``./pkg`` lines mean what they say."""
-    home = Path(env.get("HOME", "/nonexistent"))
-    cache = Path(env.get("UV_CACHE_DIR") or Path(env.get("XDG_CACHE_HOME") or home / ".cache") / "uv")
-    cache.mkdir(parents=True, exist_ok=True)
-    env["UV_CACHE_DIR"] = str(cache.absolute())
-    read_only = [source_root.resolve(), Path(uv.find_uv_bin()).resolve()]
-    user_config = home / ".config" / "uv"  # the machine's index settings, if any
-    if user_config.is_dir():
-        read_only.append(user_config)
-    return SandboxSpec(chdir=requirements.resolve().parent, env=env, read_only=tuple(read_only),
-                       read_write=(target.absolute(), cache.absolute()), extra_etc=("uv",))
+class _Install:
+    """The two uv steps of one install, sandboxed and limited as ``isolation`` allows."""
 
+    def __init__(self, target: Path, root: Path, requirements: Path, env: dict[str, str], isolation: Isolation,
+                 deadline: float, writable: tuple[Path, ...]) -> None:
+        self.target, self.root, self.requirements = target, root, requirements
+        self.env, self.isolation, self.deadline, self.writable = env, isolation, deadline, writable
 
-def _build(target: Path, requirements: Path, python: str, env: dict[str, str], deadline: float,
-           sandbox: tuple[str, SandboxSpec] | None = None) -> tuple[bool, str]:
-    """Create the venv in ``target`` and install into it; (success, uv's output)."""
-    uv_bin = uv.find_uv_bin()
-    if sandbox is not None:
-        # The grader's own venv is not visible inside: name the uv binary and the base
-        # interpreter by their real paths (the cache key hashes the interpreter's identity).
-        uv_bin = str(Path(uv_bin).resolve())
-        python = str(Path(python).resolve())
-    steps = [
-        [uv_bin, "venv", "--relocatable", "--allow-existing", "--python", python, str(target)],
-        [uv_bin, "pip", "install", "-r", str(requirements.resolve()), "--python", str(target / "bin" / "python")],
-    ]
-    log = ""
-    for command in steps:
-        argv = command if sandbox is None else bwrap_command(sandbox[0], sandbox[1], command)
-        code, output = _run(argv, env, deadline)
-        log += f"$ {' '.join(command)}\n{output}"
-        if code != 0:
-            if _is_machine_failure(output):
-                raise MachineError(f"package index unreachable while installing {requirements}: {_first_error(output)}")
-            return False, log
-    return True, log
+    def run(self, python: str, content: bytes) -> tuple[bool, str]:
+        """Create the venv in ``target`` and install into it; (success, uv's output)."""
+        uv_bin = uv.find_uv_bin()
+        if self.isolation.bwrap:
+            # The grader's own venv is not visible inside: name the uv binary and the base
+            # interpreter by their real paths (the cache key hashes the interpreter's identity).
+            uv_bin = str(Path(uv_bin).resolve())
+            python = str(Path(python).resolve())
+        steps = [
+            [uv_bin, "venv", "--relocatable", "--allow-existing", "--python", python, str(self.target)],
+            # Compiled once here: every API start then reads the bytecode instead of compiling
+            # each library again (it may not write it: its venv is read-only).
+            [uv_bin, "pip", "install", "--compile-bytecode", "-r", str(self.requirements.absolute()),
+             "--python", str(self.target / "bin" / "python")],
+        ]
+        log = ""
+        for command in steps:
+            code, output = self._run(command)
+            log += f"$ {' '.join(command)}\n{output}"
+            if code != 0:
+                if _is_machine_failure(output) and not names_package_source(content):
+                    raise MachineError(f"package index unreachable while installing {self.requirements.name}: "
+                                       f"{_first_error(output)}")
+                return False, log  # the student's failure, a source they named included
+        return True, log
 
-
-def _run(command: list[str], env: dict[str, str], deadline: float) -> tuple[int, str]:
-    """Run ``command`` to completion or until ``deadline``; its exit code and merged output."""
-    # Own session, so a timeout also kills the build backends uv spawned.
-    proc = subprocess.Popen(
-        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, _ = proc.communicate(timeout=max(0.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        kill_tree(proc)
-        proc.stdout.close()  # type: ignore[union-attr]  # piped above
-        step = " ".join(command[1:3])
-        raise MachineError(f"uv {step} did not finish in time for the submission's requirements") from None
-    return proc.returncode, out.decode("utf-8", errors="replace")
+    def _run(self, command: list[str]) -> tuple[int, str]:
+        """Run one step to completion or until the deadline; its exit code and output (head and
+        tail kept, as the API's are)."""
+        limits = self.isolation.limits
+        workdir = self.requirements.absolute().parent  # where ``./pkg`` lines mean what they say
+        argv, env, cgroup = command, self.env, None
+        if self.isolation.confine:
+            spec = SandboxSpec(chdir=workdir, env=self.env,
+                               read_only=(self.root.resolve(), Path(command[0]).resolve()),
+                               read_write=tuple(path.absolute() for path in self.writable),
+                               tmp_bytes=limits.disk_bytes)
+            argv, env, cgroup = confined_command(self.isolation, "install", spec, command, file_size_limit=False)
+        output = BoundedOutput(limits.output_bytes)
+        try:
+            # Own session, so a timeout also kills the build backends uv spawned.
+            proc = subprocess.Popen(argv, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+            reader = threading.Thread(target=output.pump, args=(proc.stdout, "uv"), daemon=True, name="install")
+            reader.start()
+            try:
+                proc.wait(timeout=max(0.0, self.deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                kill_tree(proc)
+                step = " ".join(command[1:3])
+                raise MachineError(f"uv {step} did not finish in time for the submission's requirements") from None
+            finally:
+                if cgroup is not None:
+                    cgroup.kill_all()  # a build's daemon must not outlive the install
+                reader.join(timeout=5)
+            hit = cgroup.limit_hit() if cgroup is not None else None
+        finally:
+            if cgroup is not None:
+                cgroup.remove()
+        text = "\n".join(line.text for line in output.lines())
+        if output.dropped_bytes:
+            text += f"\n[{output.dropped_bytes} bytes of output dropped: output limit]"
+        if hit is not None:
+            text += f"\nerror: the install hit a limit: {hit}"
+        return proc.returncode, text + "\n"
 
 
 def _uv_env(extra: Mapping[str, str] | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in _PASSED_ENV or k.startswith("UV_")}
-    env.update(extra or {})
-    return env
+    """uv's environment: the machine's index settings without any credential in their URLs,
+    then the forced settings."""
+    env = {k: v for k, v in {**os.environ, **(extra or {})}.items() if k in _PASSED_ENV}
+    env = {k: _URL_CREDENTIALS.sub("", v) if k.startswith("UV_") else v for k, v in env.items()}
+    return {**env, **_FORCED_ENV}
 
 
 def refers_to_local_files(requirements: bytes) -> bool:
@@ -231,12 +282,11 @@ def refers_to_local_files(requirements: bytes) -> bool:
                or "file:" in spec for spec in _specs(requirements))
 
 
-def runs_students_build_code(requirements: bytes) -> bool:
-    """Whether the install may build code the student chose rather than the index's packages:
-    a file of the checkout, a URL (VCS, archive), or an index or link the requirements name."""
-    return refers_to_local_files(requirements) or any(
-        "://" in spec or spec.startswith(("-i", "--index-url", "--extra-index-url", "-f", "--find-links"))
-        for spec in _specs(requirements))
+def names_package_source(requirements: bytes) -> bool:
+    """Whether the requirements name where packages come from (an index, links, a URL): then a
+    source that cannot be reached is the student's choice, not the machine's failure."""
+    return any("://" in spec or spec.startswith(("-i", "--index-url", "--extra-index-url", "-f", "--find-links"))
+               for spec in _specs(requirements))
 
 
 def _specs(requirements: bytes) -> list[str]:
@@ -255,11 +305,12 @@ def _cache_key(requirements: bytes, python: str, source_root: Path) -> str:
     except (OSError, subprocess.SubprocessError) as exc:
         raise MachineError(f"interpreter {python} unusable for the submission's venv: {exc}") from None
     local = tree_hash(source_root).encode() if refers_to_local_files(requirements) else b""
-    return hashlib.sha256(identity.encode() + b"\0" + requirements + b"\0" + local).hexdigest()[:24]
+    parts = (_LAYOUT, identity.encode(), requirements, local)
+    return hashlib.sha256(b"\0".join(parts)).hexdigest()[:24]
 
 
-def _result(venv: Path, *, cached: bool, started: float) -> VenvResult:
-    log_file = venv / _LOG_NAME
+def _result(venv: Path, cache_root: Path, *, cached: bool, started: float) -> VenvResult:
+    log_file = cache_root / f"{venv.name}.log"
     log = log_file.read_text(encoding="utf-8") if log_file.is_file() else ""
     return VenvResult(ok=True, log=log, python=venv / "bin" / "python", cached=cached, seconds=_since(started))
 
@@ -287,6 +338,8 @@ def _first_error(output: str) -> str:
 
 def _student_reason(output: str) -> str:
     """One line naming what could not be installed, from uv's output."""
+    if _is_machine_failure(output):
+        return f"a package source the requirements name could not be reached: {_first_error(output)}"
     missing = re.search(r"Because ([\w.\-\[\]]+) was not found in the package registry", output)
     if missing:
         return f"requirement {missing.group(1)} not found in the package registry"

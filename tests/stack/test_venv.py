@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import MachineError
-from grader.stack.venv import ensure_venv, refers_to_local_files, runs_students_build_code, requirements_problem
+from grader.stack.venv import ensure_venv, names_package_source, refers_to_local_files, requirements_problem
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,10 @@ def test_installs_then_reuses_the_cached_environment(tmp_path: Path) -> None:
         [str(second.python), "-c", "import six; print(six.__version__)"], capture_output=True, text=True, check=True
     ).stdout
     assert version.strip() == "1.16.0"
-    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == [first.python.parent.parent.name]
+    key = first.python.parent.parent.name
+    assert sorted(p.name for p in cache.iterdir() if not p.name.endswith(".lock")) == [key, f"{key}.log"]
+    # Compiled when built, so an API start reads bytecode it may not write.
+    assert list((first.python.parent.parent / "lib").glob("python*/site-packages/__pycache__/six.*.pyc"))
 
 
 def test_concurrent_callers_share_one_build(tmp_path: Path) -> None:
@@ -68,6 +71,39 @@ def test_unreachable_index_is_the_machines_fault(tmp_path: Path) -> None:
         ensure_venv(requirements, tmp_path / "cache", extra_env=env)
 
 
+def test_an_unreachable_index_the_requirements_name_is_the_students_fault(tmp_path: Path) -> None:
+    requirements = _requirements(tmp_path, "--index-url http://127.0.0.1:9/simple\nsix==1.16.0\n")
+
+    result = ensure_venv(requirements, tmp_path / "cache", extra_env={"UV_HTTP_RETRIES": "0"})
+
+    assert not result.ok
+    assert (result.reason or "").startswith("a package source the requirements name could not be reached"), result.reason
+
+
+def test_checkout_configuration_of_uv_is_ignored(tmp_path: Path) -> None:
+    """A uv.toml beside the requirements (and a pyproject's [tool.uv]) pointing at a dead index
+    would fail the install if uv read it: the install ignores both."""
+    (tmp_path / "uv.toml").write_text('index-url = "http://127.0.0.1:9/simple"\n')
+    (tmp_path / "pyproject.toml").write_text('[tool.uv]\nindex-url = "http://127.0.0.1:9/simple"\n')
+    requirements = _requirements(tmp_path, "six==1.16.0\n")
+
+    result = ensure_venv(requirements, tmp_path / "cache")
+
+    assert result.ok, result.log
+
+
+def test_requirements_behind_a_link_out_of_the_checkout_are_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "outside"
+    secret.write_text("GRADER_SECRET=do-not-quote-me\n")
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "requirements.txt").symlink_to(secret)
+
+    result = ensure_venv(checkout / "requirements.txt", tmp_path / "cache", source_root=checkout)
+
+    assert not result.ok and result.reason == "requirements file requirements.txt is a symlink (not followed)"
+
+
 def test_an_install_that_outlives_its_timeout_is_the_machines_fault(tmp_path: Path) -> None:
     requirements = _requirements(tmp_path, "six==1.16.0\n")
 
@@ -95,7 +131,8 @@ def test_requirements_problem_accepts_what_pip_accepts(tmp_path: Path) -> None:
         "mypkg @ https://example.org/mypkg-1.0.tar.gz\n"
         "-e ./local\n"
     )
-    assert requirements_problem(_requirements(tmp_path, text)) is None
+    _requirements(tmp_path, text)
+    assert requirements_problem(tmp_path, "requirements.txt") is None
 
 
 def test_requirements_naming_local_files_are_not_shared_between_checkouts(tmp_path: Path) -> None:
@@ -122,13 +159,13 @@ def test_which_requirements_name_local_files(text: str, local: bool) -> None:
     assert refers_to_local_files(text.encode()) is local
 
 
-@pytest.mark.parametrize("text, students", [
+@pytest.mark.parametrize("text, names", [
     ("fastapi==0.115.0\nhttpx>=0.27  # client\n", False),
-    ("./pkg\n", True), ("-r base.txt\n", True),
+    ("./pkg\n", False), ("-r base.txt\n", False),
     ("--index-url https://pypi.org/simple\nsix\n", True), ("-i https://mirror.example/simple\nsix\n", True),
     ("--extra-index-url https://download.pytorch.org/whl/cpu\ntorch\n", True),
     ("--find-links wheels\nsix\n", True), ("git+https://github.com/someone/pkg.git\n", True),
     ("pkg @ https://example.org/pkg-1.0.tar.gz\n", True),
 ])
-def test_which_requirements_run_build_code_the_student_chose(text: str, students: bool) -> None:
-    assert runs_students_build_code(text.encode()) is students
+def test_which_requirements_name_their_package_sources(text: str, names: bool) -> None:
+    assert names_package_source(text.encode()) is names
