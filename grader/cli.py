@@ -288,7 +288,9 @@ def grade_batch(
     rubric: RubricOption = DEFAULT_RUBRIC,
     only: OnlyOption = None,
     backend: BackendOption = Backend.LOCAL,
-    require_sandbox: RequireSandboxOption = False,
+    allow_unsandboxed: Annotated[bool, typer.Option(
+        "--allow-unsandboxed", help="Grade even when a protection of the sandbox is missing (by default a batch "
+                                    "refuses, exit 3, naming what is missing).")] = False,
     handout: Annotated[Optional[str], typer.Option(
         "--handout", metavar="REPO", help="The handout repository students forked (URL or path): near-copies "
                                           "between students ignore its code (default: the rubric's handout:, "
@@ -302,7 +304,7 @@ def grade_batch(
         options = BatchOptions(roster=roster, out=out, rubric_path=rubric, only=frozenset(only) if only else None,
                                jobs=jobs if jobs is not None else default_jobs(), timeout_s=timeout,
                                shard=Shard.parse(shard) if shard else None, backend=backend.value,
-                               require_sandbox=require_sandbox, handout=handout)
+                               require_sandbox=not allow_unsandboxed, handout=handout)
         if quiet:
             result = run_batch(options)
         else:

@@ -34,7 +34,7 @@ from grader.batch.handout import capture_baseline, resolve_source, save_baseline
 from grader.batch.resolve import resolve_tip
 from grader.batch.roster import RosterEntry, Shard, load_roster
 from grader.batch.job import WorkerJob, WorkerResult
-from grader.errors import FetchError, UsageError
+from grader.errors import FetchError, MachineError, UsageError
 from grader.pipeline import DEFAULT_RUBRIC, GradeRequest, validate
 from grader.rubric import Rubric
 from grader.sandbox import detect
@@ -67,7 +67,8 @@ class BatchOptions:
     timeout_s: float | None = None  # per submission; None: the rubric's submission limit + TIMEOUT_MARGIN_S
     shard: Shard | None = None
     backend: str = "local"
-    require_sandbox: bool = False
+    # A class is graded unattended: every protection, unless the user allows less (--allow-unsandboxed).
+    require_sandbox: bool = True
     handout: str | None = None  # the handout repository, baseline of near-copies (else the rubric's)
     # How a worker is started (tests substitute a stand-in); JOB and RESULT paths are appended.
     worker_command: tuple[str, ...] = (sys.executable, "-m", "grader.batch.worker")
@@ -118,7 +119,10 @@ def prepare(options: BatchOptions) -> tuple[list[RosterEntry], Rubric]:
     rubric = validate(GradeRequest(source="", rubric_path=options.rubric_path, only=options.only,
                                    backend=options.backend))
     if options.require_sandbox and options.backend == "local":
-        detect(require=True)  # refused once, here, not once per submission
+        try:
+            detect(require=True)  # refused once, here, not once per submission
+        except MachineError as exc:
+            raise MachineError(f"{exc} (pass --allow-unsandboxed to grade without it)") from None
     if options.shard is not None:
         entries = [entry for entry in entries if options.shard.holds(entry.student_id)]
     return entries, rubric

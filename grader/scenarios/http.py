@@ -18,6 +18,11 @@ from grader import contract
 from grader.models import Evidence
 
 _BODY_EXCERPT = 600
+# What a probe keeps of a response body: read while it streams, the rest never read, so an
+# endless or huge answer costs the grader this much memory and no more.
+MAX_BODY_BYTES = 64 * 1024
+# What the upload probe reads of an answer while looking for its status line.
+_MAX_STATUS_BYTES = 8 * 1024
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Observed:
     def json(self) -> Any:
         try:
             return json.loads(self.text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested beyond the parser's depth
             return None
 
     def header(self, name: str) -> str | None:
@@ -80,9 +85,13 @@ class Probe:
         self._check_time()
         started = time.monotonic()
         try:
-            response = self._client.request(
-                method, path, json=json_body, headers=dict(headers or {}), timeout=timeout
-            )
+            request = self._client.build_request(method, path, json=json_body, headers=dict(headers or {}),
+                                                 timeout=timeout)
+            response = self._client.send(request, stream=True)
+            try:
+                body = _read_capped(response, started + timeout)
+            finally:
+                response.close()
         except httpx.TimeoutException:
             return Observed(method, path, None, time.monotonic() - started, error=f"no answer within {timeout:.0f}s")
         except httpx.HTTPError as exc:
@@ -92,8 +101,8 @@ class Probe:
             path,
             response.status_code,
             time.monotonic() - started,
-            text=response.text[:20_000],
-            headers={k.lower(): v for k, v in response.headers.items()},
+            text=body.decode(response.encoding or "utf-8", errors="replace"),
+            headers={k.lower(): v for k, v in list(response.headers.items())[:200]},
         )
 
     def login(self) -> tuple[str | None, Observed]:
@@ -126,6 +135,17 @@ class Probe:
             "max_tokens": 64,
         }
         return self.call("POST", contract.GENERATE_PATH, json_body=body, headers=all_headers, timeout=timeout)
+
+
+def _read_capped(response: httpx.Response, deadline: float) -> bytes:
+    """The body's first ``MAX_BODY_BYTES``, read as it streams; a body still streaming at
+    ``deadline`` (``time.monotonic()``) is cut there: an answer without end is not waited out."""
+    body = bytearray()
+    for chunk in response.iter_bytes():
+        body += chunk
+        if len(body) >= MAX_BODY_BYTES or time.monotonic() >= deadline:
+            break
+    return bytes(body[:MAX_BODY_BYTES])
 
 
 def unique_prompt() -> str:
@@ -173,7 +193,7 @@ def send_oversized(base_url: str, path: str, size: int, *, chunked: bool, header
                     sock.sendall(b"0\r\n\r\n")
             sock.settimeout(max(0.1, deadline - time.monotonic()))
             try:
-                while b"\r\n" not in received:
+                while b"\r\n" not in received and len(received) < _MAX_STATUS_BYTES:
                     data = sock.recv(4096)
                     if not data:
                         break

@@ -19,7 +19,7 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
     """The line as a JSON object, or None when it is anything else."""
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested beyond the parser's depth
         return None
     return value if isinstance(value, dict) else None
 

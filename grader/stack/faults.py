@@ -25,6 +25,9 @@ from grader.stack.base import Fault
 from grader.stack.services.rst import reset
 
 _READ_SIZE = 65536
+# Chunks read but not yet written, per direction: a side that reads slower than the other
+# writes (or a HANG) stops the proxy from reading, instead of queueing without end.
+_QUEUED_CHUNKS = 16
 
 
 @dataclass(eq=False)
@@ -173,13 +176,13 @@ class FaultProxy:
         chunk from its own arrival instead of adding the delays up.
         """
         loop = asyncio.get_running_loop()
-        chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+        chunks: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue(maxsize=_QUEUED_CHUNKS)
 
         async def read() -> None:
             while True:
                 data = await src.read(_READ_SIZE)
                 delay = self._delay if slowed and self._fault is Fault.SLOW else 0.0
-                chunks.put_nowait((loop.time() + delay, data))
+                await chunks.put((loop.time() + delay, data))  # backpressure: waits while full
                 if not data:
                     return
 

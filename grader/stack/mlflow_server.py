@@ -7,6 +7,7 @@ worker, no background job runner and no telemetry, so it needs no network.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -31,6 +32,16 @@ _PORT_ATTEMPTS = 3
 # Its imports and database set-up take a few seconds on an idle machine, and were seen to take
 # over 60 s beside two gradings on two cores: a slow start is the machine's load, not a failure.
 STARTUP_TIMEOUT_S = 180.0
+# No file MLflow writes for a submission (an artifact, its database) grows past this; a write
+# beyond fails (EFBIG: the upload is refused) instead of filling the machine's disk.
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+def _bound_file_size() -> None:
+    """In MLflow's process before it runs: the per-file limit, and EFBIG instead of SIGXFSZ
+    (which would kill the server every scenario shares)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
 _STOP_GRACE_S = 5.0
 
 
@@ -77,7 +88,7 @@ class MlflowServer:
         with open(self._log_path, "ab") as log:
             self._proc = subprocess.Popen(
                 command, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_bound_file_size,
             )  # fmt: skip
         if self._wait_healthy(started + self.startup_timeout):
             self.startup_seconds = round(time.monotonic() - started, 2)

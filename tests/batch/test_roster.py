@@ -74,6 +74,18 @@ def test_cli_rejects_a_bad_shard(tmp_path):
     assert result.exit_code == 2 and "--shard '4/3'" in result.output
 
 
+def test_cli_refuses_a_batch_without_the_sandbox_unless_allowed(tmp_path, monkeypatch):
+    """No bubblewrap on the PATH: refused (exit 3) naming what is missing and the way out."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,repo_url\ns1,file:///nonexistent/s1\n", encoding="utf-8")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    refused = CliRunner().invoke(app, ["batch", str(roster), "--out", str(tmp_path / "out")])
+    assert refused.exit_code == 3, refused.output
+    assert "sandbox required but missing: filesystem/PID sandbox (bwrap not found" in refused.output
+    assert "pass --allow-unsandboxed" in refused.output
+    assert not (tmp_path / "out" / "submissions").exists()
+
+
 def test_shards_partition_the_roster_stably():
     ids = [f"student{n:03d}" for n in range(60)]
     shards = [Shard.parse(f"{i}/3") for i in (1, 2, 3)]

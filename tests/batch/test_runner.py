@@ -31,8 +31,9 @@ def _roster(tmp_path: Path, ids: list[str], url: str) -> Path:
 
 
 def _options(roster: Path, out: Path, **kwargs) -> BatchOptions:
+    # The stand-in worker runs nothing of a submission: no sandbox to require.
     return BatchOptions(roster=roster, out=out, worker_command=FAKE_WORKER,
-                        **{"only": frozenset({"ex1"}), "jobs": 2, "timeout_s": 60, **kwargs})
+                        **{"only": frozenset({"ex1"}), "jobs": 2, "timeout_s": 60, "require_sandbox": False, **kwargs})
 
 
 def test_hang_crash_and_clone_failure_are_recorded_and_the_batch_goes_on(tmp_path, repo_url, monkeypatch):

@@ -43,6 +43,10 @@ _ERROR_TYPES = {
     429: "rate_limit_error",
 }
 _READ_SIZE = 65536
+# What the grader keeps of what a submission sends: a chat request is a few kilobytes.
+MAX_BODY_BYTES = 1024 * 1024
+MAX_JOURNALED_BODY_BYTES = 16 * 1024
+MAX_JOURNAL_ENTRIES = 10_000
 
 
 def is_known_model(model: str) -> bool:
@@ -124,7 +128,8 @@ class _Request:
     at: float
     method: str
     target: str
-    body: bytes
+    body: bytes  # at most MAX_BODY_BYTES
+    too_large: bool = False
 
     @property
     def path(self) -> str:
@@ -165,6 +170,7 @@ class LLMServer:
         head: h11.Request | None = None
         at = 0.0
         body = bytearray()
+        too_large = False
         while True:
             event = conn.next_event()
             if event is h11.NEED_DATA:
@@ -172,9 +178,12 @@ class LLMServer:
             elif isinstance(event, h11.Request):
                 head, at = event, time.time()
             elif isinstance(event, h11.Data):
-                body += event.data
+                # A body past the cap is read to its end (the connection stays usable) but not kept.
+                too_large = too_large or len(body) + len(event.data) > MAX_BODY_BYTES
+                if not too_large:
+                    body += event.data
             elif isinstance(event, h11.EndOfMessage) and head is not None:
-                return _Request(at, head.method.decode(), head.target.decode(), bytes(body))
+                return _Request(at, head.method.decode(), head.target.decode(), bytes(body), too_large)
             else:  # ConnectionClosed, or PAUSED after a response we did not finish
                 return None
 
@@ -182,6 +191,10 @@ class LLMServer:
         self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: _Request
     ) -> bool:
         """Answer ``request``; False when the connection must end (hang, reset)."""
+        if request.too_large:
+            self._record(request, "413")
+            await _send(conn, writer, 413, error_body(413, f"Request body over {MAX_BODY_BYTES} bytes"), {})
+            return False
         if request.path in _CHAT_PATHS and request.method == "POST":
             return await self._chat(conn, reader, writer, request)
         if request.path == "/health" and request.method == "GET":
@@ -224,7 +237,7 @@ class LLMServer:
             return reply.status, dict(reply.body or error_body(reply.status)), False
         try:
             payload = json.loads(request.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a body nested beyond the parser's depth
             return 400, error_body(400, "The request body is not valid JSON", "invalid_json"), False
         if not isinstance(payload, dict):
             return 400, error_body(400, "The request body must be a JSON object", "invalid_json"), False
@@ -237,8 +250,10 @@ class LLMServer:
         return 200, completion(payload), bool(payload.get("stream"))
 
     def _record(self, request: _Request, reply: str) -> None:
-        body = request.body.decode(errors="replace")
-        self.journal.append(JournalEntry(request.at, request.method, request.target, body, reply))
+        body = request.body[:MAX_JOURNALED_BODY_BYTES].decode(errors="replace")
+        self.journal.append(JournalEntry(request.at, request.method, request.target[:2048], body, reply))
+        if len(self.journal) > MAX_JOURNAL_ENTRIES:  # an API calling without end keeps the latest
+            del self.journal[: len(self.journal) - MAX_JOURNAL_ENTRIES]
 
 
 def _models_list() -> dict[str, object]:
