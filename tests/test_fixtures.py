@@ -7,15 +7,17 @@ import ast
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from fixtures import build
-from fixtures.hostile import FORGED_EXERCISE
 from fixtures import manifest as fx_manifest
+from fixtures.hostile import FORGED_EXERCISE
 from fixtures.near_misses import NEAR_MISSES
+from grader.checkout import remove_tree
 from grader.checks import CHECKS
 from grader.scenarios import static
 
@@ -51,11 +53,21 @@ def tracked(repo: Path) -> dict[str, str]:
 MANIFEST = fx_manifest.load_manifest()
 
 
+def _remove_deep_trees(built: dict[str, Path]) -> None:
+    """pytest removes old temporary folders recursively, and fails on a tree deeper than Python's
+    recursion limit (in this machine's shared /tmp/pytest-of-<user>): such a fixture is removed
+    here, without recursion."""
+    for repo in built.values():
+        remove_tree(repo / "src" / "api" / "vendored")
+
+
 @pytest.fixture(scope="session")
-def built(tmp_path_factory) -> dict[str, Path]:
+def built(tmp_path_factory) -> Iterator[dict[str, Path]]:
     if not HAVE_REFERENCE:
         pytest.skip("reference_solution/ is not written yet")
-    return build.build_all(tmp_path_factory.mktemp("fixtures"))
+    fixtures = build.build_all(tmp_path_factory.mktemp("fixtures"))
+    yield fixtures
+    _remove_deep_trees(fixtures)
 
 
 # --------------------------------------------------------------------------- manifest
@@ -154,9 +166,12 @@ def test_fixture_builds_with_the_manifest_history(built, name):
 @needs_reference
 def test_building_twice_gives_the_same_shas(built, tmp_path):
     again = build.build_all(tmp_path / "again")
-    for name, repo in built.items():
-        if MANIFEST.fixtures[name].commits:
-            assert head(again[name]) == head(repo), name
+    try:
+        for name, repo in built.items():
+            if MANIFEST.fixtures[name].commits:
+                assert head(again[name]) == head(repo), name
+    finally:
+        _remove_deep_trees(again)
 
 
 @needs_reference

@@ -12,6 +12,8 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +146,47 @@ def process_limit_hit(processes: int) -> str:
     return f"process limit hit ({processes} processes and threads): a fork was refused"
 
 
+@contextmanager
+def sharing_one_cpu_quota(layout: CgroupLayout, limits: Limits, name: str) -> Iterator[CgroupLayout]:
+    """A layout whose new cgroups all sit under one cgroup of ``limits.cpus``: every API of a
+    grading together gets that CPU, however many stacks run at once, so a CPU burner takes
+    its own grading's share and leaves the rest of the machine to the gradings beside it."""
+    if not layout.limits_cpu:
+        yield layout
+        return
+    group = dict(layout.parents)["cpu"] / f"grader-{name}-{uuid.uuid4().hex[:8]}"
+    group.mkdir()
+    try:
+        _write_cpu_quota(group, layout.version, limits.cpus)
+        if layout.version == 2:  # one directory for every controller: its children need them all
+            _write(group / "cgroup.subtree_control", " ".join(f"+{c}" for c, _ in layout.parents))
+        yield CgroupLayout(layout.version, tuple(
+            (controller, group if controller == "cpu" or layout.version == 2 else parent)
+            for controller, parent in layout.parents))
+    finally:
+        _remove_dir(group)
+
+
+def _write_cpu_quota(group: Path, version: int, cpus: float) -> None:
+    quota = str(max(1000, int(cpus * _CPU_PERIOD_US)))
+    if version == 1:
+        _write(group / "cpu.cfs_period_us", str(_CPU_PERIOD_US))
+        _write(group / "cpu.cfs_quota_us", quota)
+    else:
+        _write(group / "cpu.max", f"{quota} {_CPU_PERIOD_US}")
+
+
+def _remove_dir(path: Path) -> None:
+    for _ in range(50):  # rmdir fails while the last killed task is still exiting
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 class Cgroup:
     """A fresh cgroup with ``limits``' memory and process count; ``procs_files`` admit a pid."""
 
@@ -179,12 +222,7 @@ class Cgroup:
                     pass
             _write(pids / "pids.max", str(limits.processes))
             if "cpu" in dirs:
-                quota = str(max(1000, int(limits.cpus * _CPU_PERIOD_US)))
-                if layout.version == 1:
-                    _write(dirs["cpu"] / "cpu.cfs_period_us", str(_CPU_PERIOD_US))
-                    _write(dirs["cpu"] / "cpu.cfs_quota_us", quota)
-                else:
-                    _write(dirs["cpu"] / "cpu.max", f"{quota} {_CPU_PERIOD_US}")
+                _write_cpu_quota(dirs["cpu"], layout.version, limits.cpus)
         except OSError:
             group.remove()
             raise
@@ -227,12 +265,5 @@ class Cgroup:
         if self.dirs:
             self.kill_all()
         for path in reversed(list(dict.fromkeys(self.dirs.values()))):
-            for _ in range(50):  # rmdir fails while the last killed task is still exiting
-                try:
-                    path.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.05)
+            _remove_dir(path)
         self.dirs = {}

@@ -175,8 +175,8 @@ def _static_checks(ctx: ScenarioContext, results: Results) -> None:
     findings = static.hardcoded_secrets(ctx.checkout)
     for finding in findings[:10]:
         check.note("file", str(finding))
-    api_present = (ctx.checkout / "src" / "api").is_dir()
-    results.judge(check, api_present and not findings, "no JWT secret default in src/api",
-                  "src/api is missing" if not api_present else
+    api_problem = static.api_dir_problem(ctx.checkout)
+    results.judge(check, api_problem is None and not findings, "no JWT secret default in src/api",
+                  api_problem if api_problem else
                   f"a JWT secret default is written in the code ({findings[0]})" if findings else "",
                   failure=decisive("the code says so"))

@@ -222,8 +222,8 @@ def _no_print(ctx: ScenarioContext, results: Results) -> None:
         check.note("file", str(finding))
     for path in unreadable:
         check.note("file", f"{path}: could not be read token by token")
-    api_present = (ctx.checkout / "src" / "api").is_dir()
-    results.judge(check, api_present and not findings and not unreadable, "no print() call in src/api",
-                  "src/api is missing" if not api_present else
+    api_problem = static.api_dir_problem(ctx.checkout)
+    results.judge(check, api_problem is None and not findings and not unreadable, "no print() call in src/api",
+                  api_problem if api_problem else
                   f"{len(findings)} print() call(s), first {findings[0]}" if findings else
                   f"could not parse {', '.join(unreadable)}", failure=decisive("the code says so"))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from grader.checkout import UnsafePath, read_text, walk
+from grader.checkout import UnsafePath, directory_problem, read_text, walk
 
 _SECRET_NAME = re.compile(r"secret|jwt_?key|signing_?key", re.IGNORECASE)
 _GETENV_FUNCS = {"getenv", "get", "setdefault"}
@@ -41,6 +41,12 @@ def python_files(checkout: Path) -> Iterator[str]:
         if any(part.startswith(".") or part in {"tests", "venv", ".venv"} for part in parts[:-1]):
             continue
         yield f"{API_DIR}/{entry.relative}"
+
+
+def api_dir_problem(checkout: Path) -> str | None:
+    """Why ``src/api`` is not a folder of the checkout (missing, or a link: never followed), or None."""
+    problem = directory_problem(checkout, API_DIR)
+    return None if problem is None else "src/api is missing" if problem.endswith("is missing") else problem
 
 
 def _source(checkout: Path, relative: str) -> str:
