@@ -9,10 +9,12 @@ import pytest
 
 from fixtures.accuracy import Graded
 from fixtures.build import build_fixture
+from fixtures.index import hostile_index
 from grader.batch.outputs import write_outputs
 from grader.batch.record import SubmissionRecord, read_records
 from grader.batch.runner import BatchOptions, run_batch
 from tests.e2e.graded import CANARY, GRADED, IN_CI, REPEATED, SANDBOX_MISSING
+from tests.e2e.protected import snapshot
 
 _E2E = Path(__file__).resolve().parent
 
@@ -27,7 +29,13 @@ def pytest_collection_modifyitems(items) -> None:
 
 
 @pytest.fixture(scope="session")
-def batch(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+def protected_before() -> dict[str, tuple]:
+    """The grader's own files and environment as they were before the batch (tests/e2e/protected.py)."""
+    return snapshot()
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory, protected_before) -> tuple[Path, dict[str, str]]:
     """The batch's output folder, and the fixture each student id stands for."""
     if SANDBOX_MISSING and IN_CI:
         pytest.fail(f"CI grades the hostile fixtures, which need every protection: missing {'; '.join(SANDBOX_MISSING)}")
@@ -39,8 +47,10 @@ def batch(tmp_path_factory) -> tuple[Path, dict[str, str]]:
         writer.writerow(["student_id", "repo_url"])
         for student, name in students.items():
             writer.writerow([student, f"file://{build_fixture(name)}"])
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, hostile_index() as index:
         patch.setenv(*CANARY)  # what an instructor's shell holds: no submission may see it
+        # The machine's configuration names one more index: the sdist fixture's plain requirement resolves there.
+        patch.setenv("UV_EXTRA_INDEX_URL", index)
         # Protections required when all are here: the hostile fixtures are graded only with them.
         run_batch(BatchOptions(roster=roster, out=folder / "out", jobs=2, require_sandbox=not SANDBOX_MISSING))
     write_outputs(read_records([folder / "out"]), folder / "out")

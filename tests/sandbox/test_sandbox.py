@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from grader.sandbox.bwrap import SANDBOX_UID, SHM_BYTES, SandboxSpec, bwrap_command
 from grader.sandbox.stack_phase import namespace_command
 
 from .conftest import start_app
@@ -262,3 +263,37 @@ def test_killing_the_stack_phase_ends_every_process_in_it(tmp_path, full_isolati
     while _leftovers(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _leftovers(marker)
+
+
+def test_inside_the_stack_phase_an_api_runs_as_nobody_without_user_namespaces_or_writable_kernel_knobs(
+        tmp_path, full_isolation):
+    """As the stack phase nests it: an API's sandbox in the phase's namespace. Nothing is written:
+    each file is only opened for writing, which a read-only mount refuses before any byte."""
+    probe = r"""
+import ctypes, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+seen = {"uid": os.getuid(), "gid": os.getgid()}
+seen["user_namespace"] = "created" if libc.unshare(0x10000000) == 0 else os.strerror(ctypes.get_errno())
+for path in ("/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches", "/planted", "/dev/planted"):
+    try:
+        os.close(os.open(path, os.O_WRONLY | (os.O_CREAT if "planted" in path else 0), 0o600))
+        seen[path] = "writable"
+    except OSError as exc:
+        seen[path] = exc.strerror
+shm = os.statvfs("/dev/shm")
+seen["shm_bytes"] = shm.f_blocks * shm.f_frsize
+print(json.dumps(seen))
+"""
+    (tmp_path / "probe.py").write_text(probe)
+    venv = Path(sys.executable).parent.parent
+    spec = SandboxSpec(chdir=tmp_path, env={}, read_only=(tmp_path, venv), unprivileged=full_isolation.unprivileged)
+    inner = bwrap_command(full_isolation.bwrap, spec, [sys.executable, str(tmp_path / "probe.py")])
+    done = subprocess.run(namespace_command(full_isolation, inner), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen == {"uid": SANDBOX_UID, "gid": SANDBOX_UID,
+                    "user_namespace": "No space left on device",  # the count of namespaces allowed is 0
+                    "/proc/sys/kernel/core_pattern": "Read-only file system",
+                    "/proc/sys/vm/drop_caches": "Read-only file system",
+                    "/planted": "Read-only file system", "/dev/planted": "Read-only file system",
+                    "shm_bytes": SHM_BYTES}

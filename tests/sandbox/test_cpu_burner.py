@@ -1,0 +1,39 @@
+"""A CPU burner graded beside a correct submission does not change the correct one's verdicts.
+
+The two are graded at once, as a class batch grades them (``--jobs 2`` on this 2-core machine),
+on the exercises with timed checks (ex2's bounded drain, ex3's bounded hang). The burner's two
+spinning processes take its own grading's CPU quota, not the machine: the reference's verdicts
+must be exactly the manifest's.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from fixtures.accuracy import Graded, describe, mismatches
+from fixtures.build import build_fixture
+from grader.batch.record import read_records
+from grader.batch.runner import BatchOptions, run_batch
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+TIMED = frozenset({"ex2", "ex3"})
+
+
+def test_a_cpu_burner_does_not_change_the_verdicts_of_a_correct_submission_beside_it(tmp_path, full_isolation):
+    roster = tmp_path / "roster.csv"
+    with roster.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["student_id", "repo_url", "exercises"])
+        for name in ("reference", "burns-cpu"):
+            writer.writerow([name, f"file://{build_fixture(name)}", " ".join(sorted(TIMED))])
+
+    run_batch(BatchOptions(roster=roster, out=tmp_path / "out", jobs=2))
+
+    records = {record.student_id: record for record in read_records([tmp_path / "out"])}
+    assert records["burns-cpu"].report is not None, records["burns-cpu"].reason  # graded beside it
+    reference = records["reference"]
+    found = mismatches(Graded("reference", reference.report, reference.reason, TIMED))
+    assert not found, describe(found)
