@@ -182,8 +182,10 @@ def _run_child(argv: list[str], kill_at: float, on_finished: OnFinished) -> dict
 
 
 def run_in_process(phase: StackPhase, isolation: Isolation,
-                   on_finished: OnFinished = lambda exercise, checks: None) -> dict[str, CheckResult]:
-    """The scenarios of ``phase`` in this process (what the child runs, and the fallback)."""
+                   on_finished: OnFinished = lambda exercise, checks: None,
+                   in_namespace: bool = False) -> dict[str, CheckResult]:
+    """The scenarios of ``phase`` in this process (what the child runs, ``in_namespace``, and
+    the fallback)."""
     # Imported here: the scenarios pull in the whole grader, which the parent may not need.
     from grader.scenarios.runner import run_on_backend
     from grader.stack.local import LocalBackend
@@ -193,7 +195,8 @@ def run_in_process(phase: StackPhase, isolation: Isolation,
             layout = owned.enter_context(sharing_one_cpu_quota(isolation.cgroups, isolation.limits, "grading"))
             isolation = replace(isolation, cgroups=layout)
         backend = owned.enter_context(LocalBackend(phase.checkout, phase.workdir, phase.cache_root,
-                                                   isolation=isolation, venv=phase.venv))
+                                                   isolation=isolation, venv=phase.venv,
+                                                   own_mount_namespace=in_namespace))
         return run_on_backend(backend.open_stack, phase.checkout, phase.exercises, phase.settings, phase.clock,
                               on_finished)
 
@@ -209,7 +212,7 @@ def main(argv: list[str]) -> int:
             sys.stdout.flush()
 
     try:
-        run_in_process(phase, isolation, report)
+        run_in_process(phase, isolation, report, in_namespace=True)
     except GraderError as exc:
         print(f"{RESULT_MARKER}{json.dumps({'error': type(exc).__name__, 'message': str(exc)})}", flush=True)
         return exc.exit_code

@@ -58,9 +58,12 @@ class LocalBackend:
     name = "local"
 
     def __init__(self, checkout: Path, workdir: Path, cache_root: Path, *, isolation: Isolation | None = None,
-                 venv: VenvResult | None = None) -> None:
+                 venv: VenvResult | None = None, own_mount_namespace: bool = False) -> None:
         """``isolation``: the sandbox and limits of every process of the submission (default:
-        none). ``venv``: an environment already prepared (``prepare_venv``), not installed again."""
+        none). ``venv``: an environment already prepared (``prepare_venv``), not installed again.
+        ``own_mount_namespace``: it runs in the stack phase's namespace, where MLflow's store
+        may be a sized tmpfs."""
+        self._own_mount_namespace = own_mount_namespace
         self.checkout = checkout
         self.workdir = workdir
         self.cache_root = cache_root
@@ -85,7 +88,8 @@ class LocalBackend:
             host = ServicesHost.start(self.workdir / "stand-ins", timeout=_SERVICES_START_S)
             self._exit.callback(host.close)
             self._spawn_stand_ins = lambda: host.spawn(timeout=_SERVICES_START_S)
-            mlflow = self._exit.enter_context(MlflowServer(self.workdir / "mlflow"))
+            mlflow = self._exit.enter_context(MlflowServer(self.workdir / "mlflow",
+                                                           own_mount_namespace=self._own_mount_namespace))
             self.mlflow_url = mlflow.url
             if self._venv is not None:
                 self.venv = self._venv.result()  # MachineError propagates: the grader's fault

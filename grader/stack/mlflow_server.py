@@ -32,9 +32,13 @@ _PORT_ATTEMPTS = 3
 # Its imports and database set-up take a few seconds on an idle machine, and were seen to take
 # over 60 s beside two gradings on two cores: a slow start is the machine's load, not a failure.
 STARTUP_TIMEOUT_S = 180.0
+_STOP_GRACE_S = 5.0
 # No file MLflow writes for a submission (an artifact, its database) grows past this; a write
 # beyond fails (EFBIG: the upload is refused) instead of filling the machine's disk.
 MAX_FILE_BYTES = 256 * 1024 * 1024
+# All it stores, when the grading has a mount namespace of its own (the stack phase's): its
+# folder is then a tmpfs of this size, and a write past it fails with ENOSPC.
+MAX_STORE_BYTES = 512 * 1024 * 1024
 
 
 def _bound_file_size() -> None:
@@ -42,15 +46,19 @@ def _bound_file_size() -> None:
     (which would kill the server every scenario shares)."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (MAX_FILE_BYTES, MAX_FILE_BYTES))
-_STOP_GRACE_S = 5.0
 
 
 class MlflowServer:
     """Context manager: ``mlflow server`` serving on ``.url`` inside, gone with every child
     after. Start-up failure raises ``StackError`` quoting the server's last output lines."""
 
-    def __init__(self, workdir: Path, *, startup_timeout: float = STARTUP_TIMEOUT_S) -> None:
+    def __init__(self, workdir: Path, *, startup_timeout: float = STARTUP_TIMEOUT_S,
+                 own_mount_namespace: bool = False) -> None:
+        """``own_mount_namespace``: the caller runs in a mount namespace of its own (the stack
+        phase's), where the store may be a sized tmpfs that dies with it."""
         self.workdir = workdir
+        self._sized_store = own_mount_namespace
+        self._mounted = False
         self.startup_timeout = startup_timeout
         self.port = 0
         self.url = ""
@@ -61,16 +69,28 @@ class MlflowServer:
     def __enter__(self) -> MlflowServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
+            if self._sized_store:
+                self._mount_store()
             for _ in range(_PORT_ATTEMPTS):
                 if self._start_on(free_port()):
                     return self
             raise StackError(f"MLflow server found no free port in {_PORT_ATTEMPTS} attempts: {self._tail()}")
         except BaseException:
             self._stop()
+            self._unmount_store()
             raise
 
     def __exit__(self, *exc_info: object) -> None:
         self._stop()
+        self._unmount_store()
+
+    def _mount_store(self) -> None:
+        """A tmpfs of ``MAX_STORE_BYTES`` on the workdir: everything MLflow stores, bounded."""
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={MAX_STORE_BYTES},mode=0700", "mlflow-store",
+                               str(self.workdir)], capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise StackError(f"MLflow's store could not be sized: {done.stderr.strip() or done.returncode}")
+        self._mounted = True
 
     def _start_on(self, port: int) -> bool:
         """Start on ``port`` and wait for ``/health``; False if another process took the port."""
@@ -125,6 +145,11 @@ class MlflowServer:
                 pass
         kill_tree(self._proc)
         self._proc = None
+
+    def _unmount_store(self) -> None:
+        if self._mounted:
+            subprocess.run(["umount", "-l", str(self.workdir)], capture_output=True, timeout=30)
+            self._mounted = False
 
     def _tail(self, lines: int = 5) -> str:
         try:

@@ -15,6 +15,7 @@ import pytest
 
 from grader.sandbox.bwrap import SANDBOX_UID, SHM_BYTES, SandboxSpec, bwrap_command
 from grader.sandbox.stack_phase import namespace_command
+from grader.stack.mlflow_server import MAX_STORE_BYTES
 
 from .conftest import start_app
 
@@ -297,3 +298,19 @@ print(json.dumps(seen))
                     "/proc/sys/vm/drop_caches": "Read-only file system",
                     "/planted": "Read-only file system", "/dev/planted": "Read-only file system",
                     "shm_bytes": SHM_BYTES}
+
+
+def test_mlflows_store_is_a_sized_tmpfs_inside_the_stack_phase(tmp_path, full_isolation):
+    code = f"""
+import json, os
+from pathlib import Path
+from grader.stack.mlflow_server import MlflowServer
+with MlflowServer(Path({str(tmp_path / "mlflow")!r}), own_mount_namespace=True) as server:
+    store = os.statvfs(server.workdir)
+    print(json.dumps({{"bytes": store.f_blocks * store.f_frsize, "db": (server.workdir / "mlflow.db").exists()}}))
+"""
+    done = subprocess.run(namespace_command(full_isolation, [sys.executable, "-c", code]), capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"bytes": MAX_STORE_BYTES, "db": True}
+    assert not any((tmp_path / "mlflow").iterdir())  # the store lived and died in the namespace

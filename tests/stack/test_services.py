@@ -22,6 +22,8 @@ from qdrant_client.http.exceptions import UnexpectedResponse
 
 from grader.errors import StackError
 from grader.stack.base import ScriptedReply, Service
+from grader.stack.services.bounds import MAX_BODY_BYTES
+from grader.stack.services.llm import MAX_JOURNALED_BODY_BYTES
 from grader.stack.services.process import ServicesProcess
 
 MESSAGES = [{"role": "user", "content": "Name three rivers of Europe"}]
@@ -251,3 +253,28 @@ def test_start_failure_is_a_stack_error_and_leaves_nothing() -> None:
     with pytest.raises(StackError, match="not ready within 0.01 s"):
         ServicesProcess.start(timeout=0.01)
     assert _children() <= before
+
+
+def _chunks(total: int, size: int = 64 * 1024) -> Iterator[bytes]:
+    for start in range(0, total, size):
+        yield b"[" * min(size, total - start)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_the_stand_ins_answer_413_to_a_body_past_their_cap(services: ServicesProcess, chunked: bool) -> None:
+    """What the grader's side keeps of a submission's request is bounded, sized or streamed."""
+    size = 3 * MAX_BODY_BYTES
+    with httpx.Client(timeout=30) as client:
+        for url in (f"{services.llm_url}/v1/chat/completions", f"{services.url(Service.QDRANT)}/collections/c/points",
+                    f"{services.url(Service.TEI)}/embed"):
+            body = _chunks(size) if chunked else b"[" * size
+            assert client.post(url, content=body).status_code == 413, url
+
+
+def test_the_llm_journal_keeps_a_bounded_excerpt_of_each_body(llm: ServicesProcess) -> None:
+    nested = "[" * (MAX_JOURNALED_BODY_BYTES * 4)  # and deeper than json.loads recurses
+    with httpx.Client(timeout=30) as client:
+        answer = client.post(f"{llm.llm_url}/v1/chat/completions", content=nested)
+    assert answer.status_code == 400  # not JSON it can read: the stand-in answers, it does not crash
+    (entry,) = llm.llm.journal()
+    assert entry.body == nested[:MAX_JOURNALED_BODY_BYTES]

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 
 from grader.stack.base import JournalEntry
 from grader.stack.services import tei
+from grader.stack.services.bounds import BodyLimit
 from grader.stack.services.control import control_app
 from grader.stack.services.llm import LLMServer, Script
 
@@ -39,7 +40,7 @@ class _AppServer(uvicorn.Server):
 
 def _app_server(app: FastAPI) -> _AppServer:
     config = uvicorn.Config(
-        app, lifespan="off", log_config=None, access_log=False, timeout_graceful_shutdown=1
+        BodyLimit(app), lifespan="off", log_config=None, access_log=False, timeout_graceful_shutdown=1
     )
     return _AppServer(config)
 
