@@ -17,6 +17,8 @@ from grader.checkout import walk
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _SKIPPED = frozenset({"__pycache__", ".git", ".grader-cache", ".pytest_cache", ".ruff_cache"})
+# What the test session itself writes in the checkout (git-ignored): not the grader's files.
+_TEST_OUTPUT = PROJECT_ROOT / "tests" / "artifacts"
 _HASHED = (".py", ".pth")
 
 
@@ -34,6 +36,8 @@ def snapshot() -> dict[str, tuple]:
             if entry.kind == "dir":
                 continue
             path = root / entry.relative
+            if path.is_relative_to(_TEST_OUTPUT):
+                continue
             try:
                 info = path.lstat()
             except OSError:
