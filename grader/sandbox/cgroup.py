@@ -12,8 +12,6 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,27 +142,6 @@ def forks_refused(pids_dir: Path) -> bool:
 def process_limit_hit(processes: int) -> str:
     """How a report names a hit of the ``processes`` limit."""
     return f"process limit hit ({processes} processes and threads): a fork was refused"
-
-
-@contextmanager
-def sharing_one_cpu_quota(layout: CgroupLayout, limits: Limits, name: str) -> Iterator[CgroupLayout]:
-    """A layout whose new cgroups all sit under one cgroup of ``limits.cpus``: every API of a
-    grading together gets that CPU, however many stacks run at once, so a CPU burner takes
-    its own grading's share and leaves the rest of the machine to the gradings beside it."""
-    if not layout.limits_cpu:
-        yield layout
-        return
-    group = dict(layout.parents)["cpu"] / f"grader-{name}-{uuid.uuid4().hex[:8]}"
-    group.mkdir()
-    try:
-        _write_cpu_quota(group, layout.version, limits.cpus)
-        if layout.version == 2:  # one directory for every controller: its children need them all
-            _write(group / "cgroup.subtree_control", " ".join(f"+{c}" for c, _ in layout.parents))
-        yield CgroupLayout(layout.version, tuple(
-            (controller, group if controller == "cpu" or layout.version == 2 else parent)
-            for controller, parent in layout.parents))
-    finally:
-        _remove_dir(group)
 
 
 def _write_cpu_quota(group: Path, version: int, cpus: float) -> None:

@@ -17,9 +17,10 @@ class Limits:
 
     memory_bytes: int = 1024 * _MIB
     processes: int = 256  # threads count too: they are tasks for the pids controller
-    # CPU time per wall second (cores), for each API and install, and for all the APIs of one
-    # grading together: a submission that burns CPU slows itself, never the gradings beside
-    # it. The exam's API needs a fraction of one core.
+    # CPU time per wall second (cores) for each API and each install: a process that burns CPU
+    # is held to it, and the kernel shares the rest fairly between the cgroups that want it, so
+    # the light work of the APIs beside it (a timed answer) is still served at once. The exam's
+    # API needs a fraction of one core.
     cpus: float = 1.0
     output_bytes: int = 5_000_000  # kept head + tail; the rest is dropped, not fatal
     disk_bytes: int = 512 * _MIB  # written under the writable dirs (and per file)

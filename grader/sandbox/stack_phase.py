@@ -21,8 +21,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from contextlib import ExitStack
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -30,7 +29,7 @@ from grader import errors
 from grader.errors import GraderError, StackError
 from grader.models import CheckResult
 from grader.sandbox.bwrap import namespace_argv
-from grader.sandbox.cgroup import CgroupLayout, sharing_one_cpu_quota
+from grader.sandbox.cgroup import CgroupLayout
 from grader.sandbox.detect import Isolation
 from grader.sandbox.limits import Limits
 from grader.scenarios.deadline import GradingClock
@@ -190,13 +189,8 @@ def run_in_process(phase: StackPhase, isolation: Isolation,
     from grader.scenarios.runner import run_on_backend
     from grader.stack.local import LocalBackend
 
-    with ExitStack() as owned:
-        if isolation.cgroups is not None:
-            layout = owned.enter_context(sharing_one_cpu_quota(isolation.cgroups, isolation.limits, "grading"))
-            isolation = replace(isolation, cgroups=layout)
-        backend = owned.enter_context(LocalBackend(phase.checkout, phase.workdir, phase.cache_root,
-                                                   isolation=isolation, venv=phase.venv,
-                                                   own_mount_namespace=in_namespace))
+    with LocalBackend(phase.checkout, phase.workdir, phase.cache_root, isolation=isolation, venv=phase.venv,
+                      own_mount_namespace=in_namespace) as backend:
         return run_on_backend(backend.open_stack, phase.checkout, phase.exercises, phase.settings, phase.clock,
                               on_finished)
 

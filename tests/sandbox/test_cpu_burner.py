@@ -2,8 +2,8 @@
 
 The two are graded at once, as a class batch grades them (``--jobs 2`` on this 2-core machine),
 on the exercises with timed checks (ex2's bounded drain, ex3's bounded hang). The burner's two
-spinning processes take its own grading's CPU quota, not the machine: the reference's verdicts
-must be exactly the manifest's.
+spinning processes are held to their API's CPU quota, and the kernel shares the rest fairly:
+the reference's verdicts must be exactly the manifest's.
 """
 
 from __future__ import annotations
