@@ -1,7 +1,8 @@
 """A cap on the request bodies a stand-in takes from a submission (ASGI middleware).
 
 The stand-ins buffer a request before they parse it: an API that sends a body without end
-would fill the stack phase's memory. A body over the cap is answered 413 and not read on.
+would fill the stack phase's memory. The body is read here first, up to the cap, and handed
+to the stand-in only when it fits; past the cap the answer is 413 and nothing more is read.
 """
 
 from __future__ import annotations
@@ -9,10 +10,6 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY_BYTES = 1024 * 1024
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class BodyLimit:
@@ -30,27 +27,31 @@ class BodyLimit:
         if declared.isdigit() and int(declared) > self.limit:
             await _refuse(send, self.limit)
             return
-        received = 0
-        started = False
-
-        async def counted() -> Message:
-            nonlocal received
+        body, more = bytearray(), True
+        while more:
             message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _TooLarge
-            return message
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counted, tracked)
-        except _TooLarge:
-            if not started:
+            if message["type"] != "http.request":  # the client left: nothing to answer
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.limit:
                 await _refuse(send, self.limit)
+                return
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body as one message, then whatever the server sends next (a disconnect)."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
 
 
 async def _refuse(send: Send, limit: int) -> None:
