@@ -34,7 +34,7 @@ HOSTILE_NAMES = sorted(name for name, *_ in HOSTILE + ESCAPES)
 REASONS = {
     "links-files-out": {
         "ex1.refuses_missing_secret": "src/api/requirements.txt is a symlink (not followed)",
-        "ex1.env_example_lists_secret": ".env.example is a symlink (not followed)",
+        "ex1.env_example_secret_refused": ".env.example is a symlink (not followed)",
     },
     "links-src-out": {
         "ex1.refuses_missing_secret": "src/api/main.py: src is a symlink (not followed)",
