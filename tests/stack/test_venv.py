@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from grader.errors import MachineError
-from grader.stack.venv import ensure_venv, names_package_source, refers_to_local_files, requirements_problem
+from grader.stack.venv import _uv_env, ensure_venv, names_package_source, refers_to_local_files, requirements_problem
 
 pytestmark = pytest.mark.slow
 
@@ -169,3 +169,17 @@ def test_which_requirements_name_local_files(text: str, local: bool) -> None:
 ])
 def test_which_requirements_name_their_package_sources(text: str, names: bool) -> None:
     assert names_package_source(text.encode()) is names
+
+
+def test_the_install_environment_holds_no_credential_and_no_configuration_of_the_checkout(monkeypatch) -> None:
+    monkeypatch.setenv("UV_INDEX_URL", "https://grader:s3cret-token@mirror.example/simple")
+    monkeypatch.setenv("UV_INDEX_PRIVATE_PASSWORD", "s3cret-token")
+    monkeypatch.setenv("UV_PUBLISH_TOKEN", "s3cret-token")
+    monkeypatch.setenv("GRADER_CANARY_TOKEN", "s3cret-token")
+
+    env = _uv_env(None)
+
+    assert "s3cret-token" not in repr(env)
+    assert env["UV_INDEX_URL"] == "https://mirror.example/simple"
+    assert (env["UV_NO_CONFIG"], env["PIP_CONFIG_FILE"], env["UV_LINK_MODE"]) == ("1", "/dev/null", "copy")
+    assert env["HOME"] == "/tmp"  # never the grader's
