@@ -32,7 +32,7 @@ _MARKED_BLOCK = re.compile(r"<!-- fresh-machine: (\w+) -->\s*```bash\n(.*?)\n```
 
 
 def readme_commands(text: str | None = None) -> dict[str, str]:
-    """The README's marked commands: prerequisites, install, grade, test."""
+    """The README's marked commands: prerequisites, grade (set-up included), test."""
     return {name: command.strip() for name, command in _MARKED_BLOCK.findall(text or README.read_text("utf-8"))}
 
 
@@ -62,7 +62,6 @@ def run(on_progress=print) -> tuple[int, str]:
         script = "\n".join([
             "set -euo pipefail",
             "git clone -q /root/repo.bundle /tmp/llmops-grader && cd /tmp/llmops-grader",
-            commands["install"],
             commands["grade"],
         ])
         container = client.containers.create(IMAGE, ["bash", "-c", script], network_mode="host",
