@@ -19,12 +19,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 from grader.errors import StackError
 from grader.stack.base import Service
 from grader.stack.services.control import LLMControl
 
 _SOCKET_NAME = "stand-ins.sock"
 _LOG_NAME = "stand-ins.log"  # a file, not a pipe: nobody has to keep draining it
+_GONE_WITHIN_S = 10.0  # a SIGKILLed set is gone in milliseconds; this bounds a stuck kernel, not the norm
 
 
 class ForkedServices:
@@ -45,12 +48,18 @@ class ForkedServices:
         return urls[service]
 
     def close(self) -> None:
-        """Hang up (the set stops by itself) and kill its group for good; idempotent."""
+        """Hang up (the set stops by itself), kill its group and return once it is gone; idempotent."""
         self.llm.close()
         self._conn.close()
         try:
             os.killpg(self.pid, signal.SIGKILL)
         except ProcessLookupError:
+            return
+        # Not our child (the host's, reaped by the kernel), so no waitpid: psutil polls until the
+        # process is gone, so that nothing of a closed stack outlives close() even on a loaded machine.
+        try:
+            psutil.Process(self.pid).wait(timeout=_GONE_WITHIN_S)
+        except (psutil.NoSuchProcess, psutil.TimeoutExpired):
             pass
 
     def __enter__(self) -> "ForkedServices":
