@@ -74,6 +74,7 @@ def test_interrupted_batch_resumes_without_regrading(tmp_path):
     assert sum(n for (event, _), n in _events(out).items() if event == "graded") == 3
 
 
+@pytest.mark.e2e  # builds the compose backend's images from Debian's packages: minutes, the long stage
 def test_a_batch_grades_on_the_backend_it_is_given(tmp_path):
     from grader.stack.compose.engine import engine_problem
     from grader.stack.compose.images import missing_requirements
