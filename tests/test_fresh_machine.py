@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-@pytest.mark.e2e  # image builds and whole gradings in containers: the long stage
+@pytest.mark.e2e  # image builds and whole gradings in containers: a release check (README), not in CI's stages
+@pytest.mark.release
 @pytest.mark.timeout(3000)
 def test_a_fresh_debian_follows_the_readme():
     engine_or_skip()

@@ -18,7 +18,8 @@ from grader.checks import EXERCISES
 
 from .support import engine_objects, require_compose
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
+# Whole gradings on the engine: about half an hour, a release check (README), not in CI's stages.
+pytestmark = [pytest.mark.slow, pytest.mark.release, pytest.mark.timeout(3000)]
 
 GRADINGS = [("reference", None), ("starter", None)] + [(f"only-{ex}", frozenset({ex})) for ex in EXERCISES]
 

@@ -13,7 +13,8 @@ from fixtures.hostile import HOSTILE
 
 from .support import ProjectNames, require_compose
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(5400)]
+# Whole gradings on the engine: about half an hour, a release check (README), not in CI's stages.
+pytestmark = [pytest.mark.slow, pytest.mark.release, pytest.mark.timeout(5400)]
 
 # lists-network refuses to start when it sees any interface beyond loopback. That is the local
 # sandbox's promise (a namespace with loopback alone); a compose API reaches its stand-ins over

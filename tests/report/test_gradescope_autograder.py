@@ -85,7 +85,8 @@ def gradescope_image(bundle) -> str:
 
 
 @pytest.mark.slow
-@pytest.mark.e2e  # image builds and whole gradings in containers: the long stage
+@pytest.mark.e2e  # image builds and whole gradings in containers: a release check (README), not in CI's stages
+@pytest.mark.release
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("fixture, expected", [("reference", 100), ("starter", 0)])
 def test_the_bundle_grades_in_a_gradescope_shaped_container(gradescope_image, fixture, expected):
