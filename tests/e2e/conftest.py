@@ -13,7 +13,7 @@ from fixtures.index import hostile_index
 from grader.batch.outputs import write_outputs
 from grader.batch.record import SubmissionRecord, read_records
 from grader.batch.runner import BatchOptions, run_batch
-from tests.e2e.graded import CANARY, GRADED, IN_CI, REPEATED, SANDBOX_MISSING
+from tests.e2e.graded import CANARY, GRADED, IN_CI, REPEATED, SANDBOX_MISSING, exercises_graded
 from tests.e2e.protected import snapshot
 
 _E2E = Path(__file__).resolve().parent
@@ -44,9 +44,9 @@ def batch(tmp_path_factory, protected_before) -> tuple[Path, dict[str, str]]:
     roster = folder / "roster.csv"
     with roster.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
-        writer.writerow(["student_id", "repo_url"])
+        writer.writerow(["student_id", "repo_url", "exercises"])
         for student, name in students.items():
-            writer.writerow([student, f"file://{build_fixture(name)}"])
+            writer.writerow([student, f"file://{build_fixture(name)}", " ".join(exercises_graded(name) or ())])
     with pytest.MonkeyPatch.context() as patch, hostile_index() as index:
         patch.setenv(*CANARY)  # what an instructor's shell holds: no submission may see it
         # The machine's configuration names one more index: the sdist fixture's plain requirement resolves there.
