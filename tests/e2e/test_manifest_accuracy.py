@@ -2,8 +2,8 @@
 
 The whole manifest is graded as an instructor grades a class: ``grade batch`` over a roster
 of file:// URLs, two submissions at a time, each in its own worker process, every fixture on
-every exercise but the near misses, each on its criterion's exercise (tests/e2e/graded.py); the batch's gradebook, summary page and three exports are then checked against
-their formats. Real processes, the real MLflow server, real git repositories.
+every exercise but the near misses, each on its criterion's exercise (tests/e2e/graded.py);
+the batch's gradebook, summary page and three exports are then checked against their formats. Real processes, the real MLflow server, real git repositories.
 The reference is graded three times to show gradings are stable. The hostile fixtures
 (fixtures/hostile.py) are graded with the rest, with a canary credential in the grader's own
 environment; they need every protection of the sandbox (CI fails without them; elsewhere they
