@@ -296,15 +296,21 @@ def grade_batch(
                                           "between students ignore its code (default: the rubric's handout:, "
                                           "else guessed).")] = None,
     exports: BatchExportOption = [],
+    force: Annotated[bool, typer.Option("--force", help="Regrade every row, even those graded at the same "
+                                        "commit by the same grader and rubric.")] = False,
+    students: Annotated[Optional[list[str]], typer.Option(
+        "--student", metavar="ID", help="Grade only this roster row, regrading it (repeatable).")] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Grade every submission of a roster; a re-run skips what is already graded at the same commit."""
+    """Grade every submission of a roster; a re-run skips what is already graded at the same commit
+    by the same grader and rubric, and says why it regrades the others."""
     with _exit_codes(f"finished submissions are in {out / 'submissions'}; run the same command again "
                      "to grade the rest"):
         options = BatchOptions(roster=roster, out=out, rubric_path=rubric, only=frozenset(only) if only else None,
                                jobs=jobs if jobs is not None else default_jobs(), timeout_s=timeout,
                                shard=Shard.parse(shard) if shard else None, backend=backend.value,
-                               require_sandbox=not allow_unsandboxed, handout=handout)
+                               require_sandbox=not allow_unsandboxed, handout=handout, force=force,
+                               students=frozenset(students) if students else None)
         if quiet:
             result = run_batch(options)
         else:
@@ -313,6 +319,8 @@ def grade_batch(
         for path in write_outputs(read_records([out]), out, frozenset(exports)):
             if not quiet:
                 _say(f"wrote {path}")
+    for student_id, why in sorted(result.regraded.items()):
+        _say(f"regraded {student_id}: {why}")
     _say(f"{len(result.records)} submission(s): {result.graded} run now, {result.skipped} kept from a previous run, "
          f"{result.errors} could not be graded")
     if result.errors:
