@@ -4,10 +4,11 @@ The skip rule of a re-run: a submission is graded again unless its record says i
 graded (status graded or incomplete) with the same rubric name and version, the same grader
 identity (version, code hash and rubric hash: ``grader.identity``), exercises (``--only``),
 backend, ref and deadline, *and* ``git ls-remote`` names the same tip now as when it was
-graded. ``--force`` regrades every row; ``--student ID`` grades only those rows, regrading them. With a deadline the graded commit is the last one before it on that tip's
-history, so the same tip and deadline give the same commit. When the tip cannot be named
-cheaply (an abbreviated SHA, a remote without HEAD, ls-remote failing) the row is re-graded:
-when unsure, grade.
+graded. ``--force`` regrades every row; ``--student ID`` grades only those rows, regrading them.
+With a deadline the graded commit is the last one before it on that tip's history, so the
+same tip and deadline give the same commit. When the tip cannot be named cheaply (an
+abbreviated SHA, a remote without HEAD, ls-remote failing) the row is re-graded: when
+unsure, grade.
 """
 
 from __future__ import annotations
