@@ -19,14 +19,19 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from grader import __version__
+from grader.batch.handout import load_baseline, save_baseline
 from grader.batch.outputs import OPTIONAL_EXPORTS, merge, write_outputs
 from grader.batch.progress import RichBatchProgress
-from grader.batch.record import read_records
+from grader.batch.record import SUBMISSIONS_DIR, read_records, write_record
+from grader.batch.rescore import rescore
 from grader.batch.roster import Shard
 from grader.batch.runner import BatchOptions, default_jobs, run_batch
 from grader.cli_help import DefaultVerbGroup, Verb
+from grader.compare import StudentChange, compare
 from grader.errors import GraderError, RubricError, UsageError
 from grader.models import GradeReport
 from grader.pipeline import DEFAULT_RUBRIC, Backend, GradeRequest, SilentProgress, grade
@@ -34,7 +39,9 @@ from grader.progress import LiveProgress
 from grader.report import FORMATS, Audience, render_terminal, write_reports
 from grader.report.exports.gradescope_autograder import build_bundle, write_results
 from grader.report.overview import verdict_line
+from grader.report.sanitize import clean
 from grader.report.writer import render_report
+from grader.rubric import load_rubric
 
 EXIT_GRADED, EXIT_BELOW_THRESHOLD, EXIT_USAGE, EXIT_COULD_NOT_GRADE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 STDOUT = "-"  # ``-o -``: the one report file goes to stdout, every other line to stderr
@@ -341,6 +348,56 @@ def merge_batches(
     for path in written:
         _say(f"wrote {path}")
     _say(f"{len(records)} submission(s) merged")
+
+
+@app.command("rescore", cls=Verb)
+def rescore_batch(
+    batch: Annotated[Path, typer.Argument(metavar="OUT", help="A batch folder (grade batch -o).")],
+    rubric: Annotated[Path, typer.Option("--rubric", metavar="FILE", help="The new rubric YAML file.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", help="Where the rescored records, "
+                                                "gradebook, summary and exports go (default: OUT itself).")] = None,
+    exports: BatchExportOption = [],
+) -> None:
+    """Score a batch again under a new rubric from the check results its records keep: nothing runs."""
+    target = out or batch
+    with _exit_codes():
+        if not (batch / SUBMISSIONS_DIR).is_dir():
+            raise UsageError(f"{batch}: not a batch folder (no {SUBMISSIONS_DIR}/ in it)")
+        new_rubric = load_rubric(rubric)
+        before = read_records([batch])
+        result = rescore(before, new_rubric)
+        baseline = load_baseline(batch)
+        if baseline is not None and target != batch:
+            save_baseline(target, baseline)
+        for record in result.records:
+            write_record(target, record)
+        written = write_outputs(result.records, target, frozenset(exports))
+    moved = [change for change in compare({r.student_id: r.report for r in before},
+                                          {r.student_id: r.report for r in result.records})
+             if change.headline_changed]
+    if moved:
+        Console(highlight=False).print(_changes_table(moved))
+    for path in written:
+        _say(f"wrote {path}")
+    if result.legacy:
+        _say(f"{result.legacy} record(s) carry no grader identity: taken as graded with this rubric's limits "
+             "and settings")
+    _say(f"{len(result.records)} record(s) rescored under {new_rubric.name} {new_rubric.version}: "
+         f"{len(moved)} changed total, band or pass")
+
+
+def _changes_table(changes: list[StudentChange]) -> Table:
+    table = Table(title="Students whose total, band or pass changed")
+    for column in ("student", "before", "after"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("why (criteria)")
+    for change in changes:
+        before, after = change.headline()
+        why = ("\n".join(clean(c.describe(), one_line=True) for c in change.criteria)
+               or "the rubric's bands, pass mark or gate")
+        table.add_row(Text(change.student_id), Text(before), Text(after), Text(why))
+    return table
+
 
 
 export_app = typer.Typer(help="Files for learning platforms.", no_args_is_help=True, rich_markup_mode=None)

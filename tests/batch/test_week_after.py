@@ -1,0 +1,117 @@
+"""The week after grading, on records around a real grading's report: ``grade rescore`` (scores
+equal to fresh scoring under the new rubric, nothing started), ``grade diff`` and
+``grade feedback`` (no hidden criterion reaches a student)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from functools import partial
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from grader.batch.record import read_records
+from grader.batch.rescore import stored_checks
+from grader.batch.runner import BatchOptions
+from grader.cli import EXIT_GRADED, EXIT_USAGE, app
+from grader.models import GradeReport
+from grader.rubric import load_rubric
+from grader.scoring import score
+from tests.batch.real_records import REAL_REPORT, RUBRIC_PATH, criterion, moved_points, rubric_yaml, write_batch
+from tests.batch.samples import RUBRIC
+from tests.batch.test_runner import FAKE_WORKER, _roster, repo_url  # noqa: F401 (a fixture)
+
+runner = CliRunner()
+
+
+def _grade(*args: object):
+    result = runner.invoke(app, [str(arg) for arg in args])
+    return result.exit_code, result.stdout, [line for line in result.stderr.splitlines() if line.strip()]
+
+
+def _without(report: GradeReport, check_id: str) -> GradeReport:
+    """``report`` as an older grader without ``check_id`` in its catalogue would have written it."""
+    exercises = tuple(ex.model_copy(update={"criteria": tuple(
+        c.model_copy(update={"checks": tuple(k for k in c.checks if k.check_id != check_id)}) for c in ex.criteria)})
+        for ex in report.exercises)
+    return report.model_copy(update={"exercises": exercises})
+
+
+@pytest.fixture
+def batch(tmp_path: Path) -> Path:
+    out = tmp_path / "batch"
+    write_batch(out, {"s1": REAL_REPORT, "s2": REAL_REPORT, "s3": None})
+    return out
+
+
+@pytest.fixture
+def new_rubric(tmp_path: Path) -> Path:
+    return rubric_yaml(tmp_path / "moved.yaml", moved_points)
+
+
+def test_rescore_equals_fresh_scoring_starts_nothing_and_tables_who_changed(batch, new_rubric, tmp_path, monkeypatch):
+    def no_process(*args, **kwargs):
+        raise AssertionError(f"rescore started a process: {args[:1]}")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_process)
+    monkeypatch.setenv("COLUMNS", "160")  # the table's rows on one line each
+    started = time.monotonic()
+    code, stdout, stderr = _grade("rescore", batch, "--rubric", new_rubric, "-o", tmp_path / "rescored")
+    assert time.monotonic() - started < 10
+    assert code == EXIT_GRADED, stderr
+    rubric = load_rubric(new_rubric)
+    before = {r.student_id: r for r in read_records([batch])}
+    after = {r.student_id: r for r in read_records([tmp_path / "rescored"])}
+    assert set(after) == {"s1", "s2", "s3"} and after["s3"].report is None
+    for sid in ("s1", "s2"):
+        fresh = score(rubric, stored_checks(before[sid].report), REAL_REPORT.submission,
+                      grader_version=REAL_REPORT.grader_version, graded_at=REAL_REPORT.graded_at)
+        got = after[sid].report
+        assert (got.points, got.band, got.passed, got.exercises) == (fresh.points, fresh.band, fresh.passed,
+                                                                   fresh.exercises)
+        assert (got.points, got.passed) == (21.0, True) and before[sid].report.points == 19.0
+        assert after[sid].rubric_version == "2025.1-rescored"
+    for sid in ("s1", "s2"):  # the table: old, new and the criteria that moved
+        assert sid in stdout
+    assert "19/100 band fail, not passed" in stdout and "21/100 band pass, passed" in stdout
+    assert "ex2.drain" in stdout and "ex2.bounded" in stdout and "s3" not in stdout
+    gradebook = (tmp_path / "rescored" / "gradebook.csv").read_text(encoding="utf-8")
+    assert gradebook.count(",21,100,pass,") == 2, gradebook
+    assert (tmp_path / "rescored" / "exports" / "gradescope" / "s1" / "results.json").is_file()
+    assert stderr[-1] == "3 record(s) rescored under llmops-exam 2025.1-rescored: 2 changed total, band or pass"
+    assert read_records([batch])[0].report == REAL_REPORT  # the original batch is left as it was
+
+
+def test_rescore_refuses_what_only_a_regrade_decides(batch, tmp_path):
+    write_batch(batch, {"s2": _without(REAL_REPORT, "ex3.body_limit_chunked")})
+    code, _, stderr = _grade("rescore", batch, "--rubric", RUBRIC_PATH)
+    assert code == EXIT_USAGE
+    assert stderr == ["error: s2: the rubric binds check ex3.body_limit_chunked, which this grading never ran: "
+                      "only a regrade can decide it"]
+    assert not (batch / "gradebook.csv").exists()  # refused before writing anything
+
+
+def test_rescore_refuses_other_settings_and_an_invalid_rubric_in_one_line(batch, tmp_path):
+    slower = rubric_yaml(tmp_path / "slower.yaml", lambda data: data.update(limits={"install_s": 300}))
+    code, _, stderr = _grade("rescore", batch, "--rubric", slower)
+    assert code == EXIT_USAGE and len(stderr) == 1 and "only a regrade can decide" in stderr[0], stderr
+    broken = rubric_yaml(tmp_path / "broken.yaml", lambda data: criterion(data, "ex1.cors").update(points=99))
+    code, _, stderr = _grade("rescore", batch, "--rubric", broken)
+    assert code == EXIT_USAGE and len(stderr) == 1 and stderr[0].startswith("error: ") and "criteria sum" in stderr[0]
+    code, _, stderr = _grade("rescore", tmp_path / "nowhere", "--rubric", broken)
+    assert code == EXIT_USAGE
+    assert stderr == [f"error: {tmp_path / 'nowhere'}: not a batch folder (no submissions/ in it)"]
+
+
+def test_batch_regrade_lines_from_the_command(tmp_path, repo_url, monkeypatch):  # noqa: F811
+    monkeypatch.setattr("grader.cli.BatchOptions", partial(BatchOptions, worker_command=FAKE_WORKER))
+    roster, out = _roster(tmp_path, ["ok1", "ok2"], repo_url), tmp_path / "out"
+    command = ("batch", roster, "-o", out, "--only", "ex1", "--allow-unsandboxed", "-q")
+    code, _, stderr = _grade(*command)
+    assert code == EXIT_GRADED, stderr
+    code, _, stderr = _grade(*command, "--student", "ok2")
+    assert code == EXIT_GRADED and stderr == ["regraded ok2: regrade asked for",
+                                              "1 submission(s): 1 run now, 0 kept from a previous run, "
+                                              "0 could not be graded"], stderr
