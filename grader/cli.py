@@ -3,6 +3,7 @@
 Exit codes: 0 graded (a failing student is still a successful grading), 1 graded but below
 ``--fail-under``, 2 bad usage, 3 could not grade (the grader's or the machine's failure,
 never a student's 0; for ``batch``: some submission could not be graded), 130 interrupted.
+``grade diff`` exits 0 when the two gradings agree and 1 when anything changed.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from grader.batch.rescore import rescore
 from grader.batch.roster import Shard
 from grader.batch.runner import BatchOptions, default_jobs, run_batch
 from grader.cli_help import DefaultVerbGroup, Verb
-from grader.compare import StudentChange, compare
+from grader.compare import Movement, StudentChange, compare, counts, load_grading
 from grader.errors import GraderError, RubricError, UsageError
 from grader.models import GradeReport
 from grader.pipeline import DEFAULT_RUBRIC, Backend, GradeRequest, SilentProgress, grade
@@ -44,6 +45,7 @@ from grader.report.writer import render_report
 from grader.rubric import load_rubric
 
 EXIT_GRADED, EXIT_BELOW_THRESHOLD, EXIT_USAGE, EXIT_COULD_NOT_GRADE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_DIFFERENT = 1  # grade diff: the two gradings differ
 STDOUT = "-"  # ``-o -``: the one report file goes to stdout, every other line to stderr
 
 
@@ -397,6 +399,29 @@ def _changes_table(changes: list[StudentChange]) -> Table:
                or "the rubric's bands, pass mark or gate")
         table.add_row(Text(change.student_id), Text(before), Text(after), Text(why))
     return table
+
+
+@app.command("diff", cls=Verb)
+def diff_gradings(
+    first: Annotated[Path, typer.Argument(metavar="A", help="A report JSON (grade -f json) or a batch folder.")],
+    second: Annotated[Path, typer.Argument(metavar="B", help="The same kind as A: the grading to compare with.")],
+) -> None:
+    """What changed from grading A to grading B, per student and criterion; exit 1 when anything did."""
+    with _exit_codes():
+        (kind_a, before), (kind_b, after) = load_grading(first), load_grading(second)
+        if kind_a != kind_b:
+            raise UsageError(f"cannot compare a {kind_a} with a {kind_b}: give two report JSONs or two batch folders")
+    changes = compare(before, after)
+    for change in changes:
+        if change.movement is Movement.UNCHANGED:
+            continue
+        old, new = change.headline()
+        typer.echo(f"{change.student_id}: {old} -> {new} ({change.movement.value})")
+        for criterion in change.criteria:
+            typer.echo(f"  {clean(criterion.describe(), one_line=True)}")
+    tally = counts(changes)
+    typer.echo(", ".join(f"{n} {movement.value}" for movement, n in tally.items()))
+    raise typer.Exit(EXIT_DIFFERENT if tally[Movement.UNCHANGED] < len(changes) else EXIT_GRADED)
 
 
 

@@ -11,8 +11,15 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
+from pydantic import ValidationError
+
+from grader.batch.record import SUBMISSIONS_DIR, read_records
+from grader.errors import UsageError
 from grader.models import CriterionScore, GradeReport
+
+REPORT_KEY = "report"  # the one "student" of a grading given as a report JSON
 
 
 class Movement(enum.StrEnum):
@@ -110,3 +117,17 @@ def compare(before: Mapping[str, GradeReport | None], after: Mapping[str, GradeR
 def counts(changes: list[StudentChange]) -> dict[Movement, int]:
     return {movement: sum(change.movement is movement for change in changes) for movement in Movement}
 
+
+def load_grading(path: Path) -> tuple[str, dict[str, GradeReport | None]]:
+    """A grading to compare: ``("batch", student -> report)`` from a batch folder's records, or
+    ``("report", {REPORT_KEY: report})`` from one report JSON."""
+    if path.is_dir():
+        if not (path / SUBMISSIONS_DIR).is_dir():
+            raise UsageError(f"{path}: not a batch folder (no {SUBMISSIONS_DIR}/ in it)")
+        return "batch", {record.student_id: record.report for record in read_records([path])}
+    try:
+        return "report", {REPORT_KEY: GradeReport.model_validate_json(path.read_bytes())}
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (ValidationError, ValueError):
+        raise UsageError(f"{path}: not a grade report JSON (grade -f json) nor a batch folder") from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -13,10 +14,11 @@ import pytest
 from typer.testing import CliRunner
 
 from grader.batch.record import read_records
-from grader.batch.rescore import stored_checks
+from grader.batch.rescore import rescore_report, stored_checks
 from grader.batch.runner import BatchOptions
-from grader.cli import EXIT_GRADED, EXIT_USAGE, app
+from grader.cli import EXIT_DIFFERENT, EXIT_GRADED, EXIT_USAGE, app
 from grader.models import GradeReport
+from grader.report.json import render_json
 from grader.rubric import load_rubric
 from grader.scoring import score
 from tests.batch.real_records import REAL_REPORT, RUBRIC_PATH, criterion, moved_points, rubric_yaml, write_batch
@@ -103,6 +105,38 @@ def test_rescore_refuses_other_settings_and_an_invalid_rubric_in_one_line(batch,
     code, _, stderr = _grade("rescore", tmp_path / "nowhere", "--rubric", broken)
     assert code == EXIT_USAGE
     assert stderr == [f"error: {tmp_path / 'nowhere'}: not a batch folder (no submissions/ in it)"]
+
+
+def test_diff_of_a_batch_with_itself_is_nothing_and_with_its_rescore_exactly_the_rescored(batch, new_rubric, tmp_path):
+    code, stdout, _ = _grade("diff", batch, batch)
+    assert code == EXIT_GRADED and stdout.splitlines() == ["0 improved, 0 worsened, 0 changed, 3 unchanged"]
+    assert _grade("rescore", batch, "--rubric", new_rubric, "-o", tmp_path / "rescored")[0] == EXIT_GRADED
+    code, stdout, _ = _grade("diff", batch, tmp_path / "rescored")
+    assert code == EXIT_DIFFERENT
+    lines = stdout.splitlines()
+    assert lines[-1] == "2 improved, 0 worsened, 0 changed, 1 unchanged"
+    for sid in ("s1", "s2"):
+        at = lines.index(f"{sid}: 19/100 band fail, not passed -> 21/100 band pass, passed (improved)")
+        assert lines[at + 1:at + 3] == ["  ex2.drain: failed 0/6 -> failed 0/4",
+                                        "  ex2.bounded: passed 4/4 -> passed 6/6"]
+    assert not [line for line in lines if line.startswith("s3")]
+
+
+def test_diff_of_two_reports_and_refusals(tmp_path, new_rubric):
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    first.write_text(render_json(REAL_REPORT), encoding="utf-8")
+    second.write_text(render_json(REAL_REPORT.model_copy(update={"graded_at": datetime(2030, 1, 1)})), encoding="utf-8")
+    assert _grade("diff", first, second)[:2] == (EXIT_GRADED, "0 improved, 0 worsened, 0 changed, 1 unchanged\n")
+    second.write_text(render_json(rescore_report(REAL_REPORT, load_rubric(new_rubric))), encoding="utf-8")
+    code, stdout, _ = _grade("diff", first, second)
+    assert code == EXIT_DIFFERENT
+    assert stdout.startswith("report: 19/100 band fail, not passed -> 21/100 band pass, passed (improved)\n")
+    code, _, stderr = _grade("diff", first, tmp_path)
+    assert code == EXIT_USAGE and len(stderr) == 1, stderr
+    (tmp_path / "junk.json").write_text("{}", encoding="utf-8")
+    code, _, stderr = _grade("diff", first, tmp_path / "junk.json")
+    assert code == EXIT_USAGE and stderr == [f"error: {tmp_path / 'junk.json'}: not a grade report JSON "
+                                             "(grade -f json) nor a batch folder"]
 
 
 def test_batch_regrade_lines_from_the_command(tmp_path, repo_url, monkeypatch):  # noqa: F811
