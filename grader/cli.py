@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader import __version__
+from grader.batch.feedback import FEEDBACK_DIR, write_feedback
 from grader.batch.handout import load_baseline, save_baseline
 from grader.batch.outputs import OPTIONAL_EXPORTS, merge, write_outputs
 from grader.batch.progress import RichBatchProgress
@@ -305,6 +306,8 @@ def grade_batch(
                                           "between students ignore its code (default: the rubric's handout:, "
                                           "else guessed).")] = None,
     exports: BatchExportOption = [],
+    feedback: Annotated[bool, typer.Option("--feedback", help="At the end, also write every student's own report "
+                                           "(as `grade feedback` does) under OUT/feedback.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Regrade every row, even those graded at the same "
                                         "commit by the same grader and rubric.")] = False,
     students: Annotated[Optional[list[str]], typer.Option(
@@ -325,7 +328,11 @@ def grade_batch(
         else:
             with RichBatchProgress(_err) as progress:
                 result = run_batch(options, progress)
-        for path in write_outputs(read_records([out]), out, frozenset(exports)):
+        records = read_records([out])
+        written = write_outputs(records, out, frozenset(exports))
+        if feedback:
+            written.append(write_feedback(records, out / FEEDBACK_DIR))
+        for path in written:
             if not quiet:
                 _say(f"wrote {path}")
     for student_id, why in sorted(result.regraded.items()):
@@ -423,6 +430,20 @@ def diff_gradings(
     typer.echo(", ".join(f"{n} {movement.value}" for movement, n in tally.items()))
     raise typer.Exit(EXIT_DIFFERENT if tally[Movement.UNCHANGED] < len(changes) else EXIT_GRADED)
 
+
+@app.command("feedback", cls=Verb)
+def feedback_reports(
+    batch: Annotated[Path, typer.Argument(metavar="OUT", help="A batch folder (grade batch -o).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", help="Where the students' folders "
+                                                "and feedback.csv go (default: OUT/feedback).")] = None,
+) -> None:
+    """Write every student's own report (HTML and Markdown, student view) and a CSV of who gets which file."""
+    with _exit_codes():
+        if not (batch / SUBMISSIONS_DIR).is_dir():
+            raise UsageError(f"{batch}: not a batch folder (no {SUBMISSIONS_DIR}/ in it)")
+        records = read_records([batch])
+        index = write_feedback(records, out or batch / FEEDBACK_DIR)
+    _say(f"wrote {index}: {sum(r.report is not None for r in records)} student report(s) of {len(records)} record(s)")
 
 
 export_app = typer.Typer(help="Files for learning platforms.", no_args_is_help=True, rich_markup_mode=None)

@@ -4,6 +4,8 @@ equal to fresh scoring under the new rubric, nothing started), ``grade diff`` an
 
 from __future__ import annotations
 
+import csv
+import shutil
 import subprocess
 import time
 from datetime import datetime
@@ -24,6 +26,7 @@ from grader.scoring import score
 from tests.batch.real_records import REAL_REPORT, RUBRIC_PATH, criterion, moved_points, rubric_yaml, write_batch
 from tests.batch.samples import RUBRIC
 from tests.batch.test_runner import FAKE_WORKER, _roster, repo_url  # noqa: F401 (a fixture)
+from tests.needs import unavailable
 
 runner = CliRunner()
 
@@ -139,12 +142,45 @@ def test_diff_of_two_reports_and_refusals(tmp_path, new_rubric):
                                              "(grade -f json) nor a batch folder"]
 
 
-def test_batch_regrade_lines_from_the_command(tmp_path, repo_url, monkeypatch):  # noqa: F811
+def _hidden_words() -> list[str]:
+    """The title and check ids of every hidden criterion of the rubric."""
+    return [word for ex in RUBRIC.exercises.values() for c in ex.criteria if c.visibility == "hidden"
+            for word in (c.title, *c.checks)]
+
+
+def test_feedback_writes_one_student_report_per_record_with_nothing_hidden(batch, tmp_path):
+    code, _, stderr = _grade("feedback", batch, "-o", tmp_path / "mail")
+    assert code == EXIT_GRADED, stderr
+    rows = list(csv.DictReader((tmp_path / "mail" / "feedback.csv").open(encoding="utf-8")))
+    assert [(r["student_id"], r["status"], r["html"], r["markdown"]) for r in rows] == [
+        ("s1", "graded", "s1/grade-report.student.html", "s1/grade-report.student.md"),
+        ("s2", "graded", "s2/grade-report.student.html", "s2/grade-report.student.md"),
+        ("s3", "error", "", ""),
+    ]
+    hidden = _hidden_words()
+    assert any(word in (batch / "submissions" / "s1.json").read_text() for word in hidden)  # the record has them
+    # Markdown escapes punctuation (ex3\.hang\_bounded): read it as a reader sees it.
+    markdown = (tmp_path / "mail" / "s1" / "grade-report.student.md").read_text(encoding="utf-8").replace("\\", "")
+    assert "ex3.hang_bounded" in markdown and not [word for word in hidden if word in markdown]
+    assert "similarity" not in markdown.lower()  # no reference diff
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        unavailable("chromium is absent (apt-get install -y chromium)")
+    page = tmp_path / "mail" / "s1" / "grade-report.student.html"
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert "Secure configuration" in dom and "ex3.hang_bounded" in dom  # rendered, public checks shown
+    assert not [word for word in hidden if word in dom]
+
+
+def test_batch_feedback_and_regrade_lines_from_the_command(tmp_path, repo_url, monkeypatch):  # noqa: F811
     monkeypatch.setattr("grader.cli.BatchOptions", partial(BatchOptions, worker_command=FAKE_WORKER))
     roster, out = _roster(tmp_path, ["ok1", "ok2"], repo_url), tmp_path / "out"
     command = ("batch", roster, "-o", out, "--only", "ex1", "--allow-unsandboxed", "-q")
-    code, _, stderr = _grade(*command)
+    code, _, stderr = _grade(*command, "--feedback")
     assert code == EXIT_GRADED, stderr
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == ["feedback.csv", "ok1", "ok2"]
     code, _, stderr = _grade(*command, "--student", "ok2")
     assert code == EXIT_GRADED and stderr == ["regraded ok2: regrade asked for",
                                               "1 submission(s): 1 run now, 0 kept from a previous run, "
