@@ -16,6 +16,7 @@ from tests.batch.samples import ROOT, RUBRIC
 
 REAL_REPORT = GradeReport.model_validate_json((ROOT / "docs" / "img" / "sample-report.json").read_bytes())
 RUBRIC_PATH = ROOT / "rubrics" / "llmops-exam.yaml"
+IDENTITY = grader_identity(RUBRIC)  # hashing the grader's code takes a second: once
 
 
 def record(student_id: str, report: GradeReport | None) -> SubmissionRecord:
@@ -24,7 +25,7 @@ def record(student_id: str, report: GradeReport | None) -> SubmissionRecord:
         student_id=student_id, source=f"https://example.org/{student_id}.git", status=status_of(report),
         reason=None if report else "repository not found", resolved_tip=report and report.submission.commit_sha,
         commit_sha=report and report.submission.commit_sha, rubric_name=RUBRIC.name, rubric_version=RUBRIC.version,
-        grader_version=__version__, identity=grader_identity(RUBRIC), report=report,
+        grader_version=__version__, identity=IDENTITY, report=report,
         started_at=REAL_REPORT.graded_at, finished_at=REAL_REPORT.graded_at, duration_s=REAL_REPORT.duration_s)
 
 
