@@ -1,3 +1,18 @@
 """Grades forks of the LLMOps production-readiness exam by running them under failure."""
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+from pathlib import Path as _Path
+
+
+def _package_version() -> str:
+    """The installed distribution's version; pyproject's when the package is not installed."""
+    try:
+        return _metadata.version("llmops-grader")
+    except _metadata.PackageNotFoundError:
+        import tomllib
+
+        pyproject = _Path(__file__).resolve().parent.parent / "pyproject.toml"
+        return tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"]
+
+
+__version__ = _package_version()

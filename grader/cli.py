@@ -3,6 +3,7 @@
 Exit codes: 0 graded (a failing student is still a successful grading), 1 graded but below
 ``--fail-under``, 2 bad usage, 3 could not grade (the grader's or the machine's failure,
 never a student's 0; for ``batch``: some submission could not be graded), 130 interrupted.
+``grade diff`` exits 0 when the two gradings agree and 1 when anything changed.
 """
 
 from __future__ import annotations
@@ -19,14 +20,20 @@ from typing import Annotated, Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from grader import __version__
+from grader.batch.feedback import FEEDBACK_DIR, write_feedback
+from grader.batch.handout import load_baseline, save_baseline
 from grader.batch.outputs import OPTIONAL_EXPORTS, merge, write_outputs
 from grader.batch.progress import RichBatchProgress
-from grader.batch.record import read_records
+from grader.batch.record import SUBMISSIONS_DIR, read_records, write_record
+from grader.batch.rescore import rescore
 from grader.batch.roster import Shard
 from grader.batch.runner import BatchOptions, default_jobs, run_batch
 from grader.cli_help import DefaultVerbGroup, Verb
+from grader.compare import Movement, StudentChange, compare, counts, load_grading
 from grader.errors import GraderError, RubricError, UsageError
 from grader.models import GradeReport
 from grader.pipeline import DEFAULT_RUBRIC, Backend, GradeRequest, SilentProgress, grade
@@ -34,9 +41,12 @@ from grader.progress import LiveProgress
 from grader.report import FORMATS, Audience, render_terminal, write_reports
 from grader.report.exports.gradescope_autograder import build_bundle, write_results
 from grader.report.overview import verdict_line
+from grader.report.sanitize import clean
 from grader.report.writer import render_report
+from grader.rubric import load_rubric
 
 EXIT_GRADED, EXIT_BELOW_THRESHOLD, EXIT_USAGE, EXIT_COULD_NOT_GRADE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_DIFFERENT = 1  # grade diff: the two gradings differ
 STDOUT = "-"  # ``-o -``: the one report file goes to stdout, every other line to stderr
 
 
@@ -296,23 +306,37 @@ def grade_batch(
                                           "between students ignore its code (default: the rubric's handout:, "
                                           "else guessed).")] = None,
     exports: BatchExportOption = [],
+    feedback: Annotated[bool, typer.Option("--feedback", help="At the end, also write every student's own report "
+                                           "(as `grade feedback` does) under OUT/feedback.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Regrade every row, even those graded at the same "
+                                        "commit by the same grader and rubric.")] = False,
+    students: Annotated[Optional[list[str]], typer.Option(
+        "--student", metavar="ID", help="Grade only this roster row, regrading it (repeatable).")] = None,
     quiet: QuietOption = False,
 ) -> None:
-    """Grade every submission of a roster; a re-run skips what is already graded at the same commit."""
+    """Grade every submission of a roster; a re-run skips what is already graded at the same commit
+    by the same grader and rubric, and says why it regrades the others."""
     with _exit_codes(f"finished submissions are in {out / 'submissions'}; run the same command again "
                      "to grade the rest"):
         options = BatchOptions(roster=roster, out=out, rubric_path=rubric, only=frozenset(only) if only else None,
                                jobs=jobs if jobs is not None else default_jobs(), timeout_s=timeout,
                                shard=Shard.parse(shard) if shard else None, backend=backend.value,
-                               require_sandbox=not allow_unsandboxed, handout=handout)
+                               require_sandbox=not allow_unsandboxed, handout=handout, force=force,
+                               students=frozenset(students) if students else None)
         if quiet:
             result = run_batch(options)
         else:
             with RichBatchProgress(_err) as progress:
                 result = run_batch(options, progress)
-        for path in write_outputs(read_records([out]), out, frozenset(exports)):
+        records = read_records([out])
+        written = write_outputs(records, out, frozenset(exports))
+        if feedback:
+            written.append(write_feedback(records, out / FEEDBACK_DIR))
+        for path in written:
             if not quiet:
                 _say(f"wrote {path}")
+    for student_id, why in sorted(result.regraded.items()):
+        _say(f"regraded {student_id}: {why}")
     _say(f"{len(result.records)} submission(s): {result.graded} run now, {result.skipped} kept from a previous run, "
          f"{result.errors} could not be graded")
     if result.errors:
@@ -333,6 +357,93 @@ def merge_batches(
     for path in written:
         _say(f"wrote {path}")
     _say(f"{len(records)} submission(s) merged")
+
+
+@app.command("rescore", cls=Verb)
+def rescore_batch(
+    batch: Annotated[Path, typer.Argument(metavar="OUT", help="A batch folder (grade batch -o).")],
+    rubric: Annotated[Path, typer.Option("--rubric", metavar="FILE", help="The new rubric YAML file.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", help="Where the rescored records, "
+                                                "gradebook, summary and exports go (default: OUT itself).")] = None,
+    exports: BatchExportOption = [],
+) -> None:
+    """Score a batch again under a new rubric from the check results its records keep: nothing runs."""
+    target = out or batch
+    with _exit_codes():
+        if not (batch / SUBMISSIONS_DIR).is_dir():
+            raise UsageError(f"{batch}: not a batch folder (no {SUBMISSIONS_DIR}/ in it)")
+        new_rubric = load_rubric(rubric)
+        before = read_records([batch])
+        result = rescore(before, new_rubric)
+        baseline = load_baseline(batch)
+        if baseline is not None and target != batch:
+            save_baseline(target, baseline)
+        for record in result.records:
+            write_record(target, record)
+        written = write_outputs(result.records, target, frozenset(exports))
+    moved = [change for change in compare({r.student_id: r.report for r in before},
+                                          {r.student_id: r.report for r in result.records})
+             if change.headline_changed]
+    if moved:
+        Console(highlight=False).print(_changes_table(moved))
+    for path in written:
+        _say(f"wrote {path}")
+    if result.legacy:
+        _say(f"{result.legacy} record(s) carry no grader identity: taken as graded with this rubric's limits "
+             "and settings")
+    _say(f"{len(result.records)} record(s) rescored under {new_rubric.name} {new_rubric.version}: "
+         f"{len(moved)} changed total, band or pass")
+
+
+def _changes_table(changes: list[StudentChange]) -> Table:
+    table = Table(title="Students whose total, band or pass changed")
+    for column in ("student", "before", "after"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("why (criteria)")
+    for change in changes:
+        before, after = change.headline()
+        why = ("\n".join(clean(c.describe(), one_line=True) for c in change.criteria)
+               or "the rubric's bands, pass mark or gate")
+        table.add_row(Text(change.student_id), Text(before), Text(after), Text(why))
+    return table
+
+
+@app.command("diff", cls=Verb)
+def diff_gradings(
+    first: Annotated[Path, typer.Argument(metavar="A", help="A report JSON (grade -f json) or a batch folder.")],
+    second: Annotated[Path, typer.Argument(metavar="B", help="The same kind as A: the grading to compare with.")],
+) -> None:
+    """What changed from grading A to grading B, per student and criterion; exit 1 when anything did."""
+    with _exit_codes():
+        (kind_a, before), (kind_b, after) = load_grading(first), load_grading(second)
+        if kind_a != kind_b:
+            raise UsageError(f"cannot compare a {kind_a} with a {kind_b}: give two report JSONs or two batch folders")
+    changes = compare(before, after)
+    for change in changes:
+        if change.movement is Movement.UNCHANGED:
+            continue
+        old, new = change.headline()
+        typer.echo(f"{change.student_id}: {old} -> {new} ({change.movement.value})")
+        for criterion in change.criteria:
+            typer.echo(f"  {clean(criterion.describe(), one_line=True)}")
+    tally = counts(changes)
+    typer.echo(", ".join(f"{n} {movement.value}" for movement, n in tally.items()))
+    raise typer.Exit(EXIT_DIFFERENT if tally[Movement.UNCHANGED] < len(changes) else EXIT_GRADED)
+
+
+@app.command("feedback", cls=Verb)
+def feedback_reports(
+    batch: Annotated[Path, typer.Argument(metavar="OUT", help="A batch folder (grade batch -o).")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", help="Where the students' folders "
+                                                "and feedback.csv go (default: OUT/feedback).")] = None,
+) -> None:
+    """Write every student's own report (HTML and Markdown, student view) and a CSV of who gets which file."""
+    with _exit_codes():
+        if not (batch / SUBMISSIONS_DIR).is_dir():
+            raise UsageError(f"{batch}: not a batch folder (no {SUBMISSIONS_DIR}/ in it)")
+        records = read_records([batch])
+        index = write_feedback(records, out or batch / FEEDBACK_DIR)
+    _say(f"wrote {index}: {sum(r.report is not None for r in records)} student report(s) of {len(records)} record(s)")
 
 
 export_app = typer.Typer(help="Files for learning platforms.", no_args_is_help=True, rich_markup_mode=None)

@@ -137,11 +137,22 @@ class ExerciseScore(Frozen):
     criteria: tuple[CriterionScore, ...]
 
 
+class GraderIdentity(Frozen):
+    """Which grader graded, with which rubric: hashes of what decided the grade
+    (``grader.identity`` says exactly what each one covers)."""
+
+    version: str  # the package's
+    code: str  # the grader's code
+    rubric: str  # the validated rubric, all of it
+    settings: str  # the rubric's parts that change what the checks observe (limits, settings...)
+
+
 class GradeReport(Frozen):
     """Everything a report renders; the JSON output is this model (schema_version pinned)."""
 
     schema_version: int = 1
     grader_version: str
+    identity: GraderIdentity | None = None  # None in reports written before it existed
     rubric_name: str
     graded_at: datetime
     submission: Submission

@@ -22,6 +22,7 @@ from grader.checks import EXERCISES
 from grader.diff import diff_submission
 from grader.errors import UsageError
 from grader.fetch import fetch, snapshot_worktree, symlinks_escaping
+from grader.identity import grader_identity
 from grader.models import CheckResult, GradeReport
 from grader.rubric import Rubric, load_rubric
 from grader.sandbox import Isolation, Limits, detect
@@ -140,6 +141,7 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> GradeRepor
         submission,
         grader_version=__version__,
         graded_at=datetime.now(timezone.utc),
+        identity=grader_identity(rubric),
         diff=diff,
         warnings=warnings,
         isolation=(f"backend: {backend} ({why})", *protections),

@@ -23,6 +23,7 @@ from grader.models import (
     DiffReport,
     ExerciseScore,
     GradeReport,
+    GraderIdentity,
     Submission,
 )
 from grader.rubric import Credit, Criterion, Exercise, Rubric
@@ -35,6 +36,7 @@ def score(
     *,
     grader_version: str,
     graded_at: datetime,
+    identity: GraderIdentity | None = None,
     diff: DiffReport | None = None,
     warnings: Iterable[str] = (),
     isolation: Iterable[str] = (),
@@ -73,6 +75,7 @@ def score(
 
     return GradeReport(
         grader_version=grader_version,
+        identity=identity,
         rubric_name=f"{rubric.name} {rubric.version}",
         graded_at=graded_at,
         submission=submission,

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from grader.models import GradeReport
+from grader.models import GradeReport, GraderIdentity
 
 RECORD_VERSION = 1
 SUBMISSIONS_DIR = "submissions"
@@ -49,6 +49,8 @@ class SubmissionRecord(BaseModel):
     rubric_name: str
     rubric_version: str
     grader_version: str
+    # What graded it (grader.identity): the skip rule compares it; None in older records.
+    identity: GraderIdentity | None = None
     fingerprint: tuple[str, ...] = ()  # hashed shingles of src/api/**/*.py (see fingerprint.py)
     report: GradeReport | None = None
     started_at: datetime

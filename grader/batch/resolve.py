@@ -1,12 +1,14 @@
 """Name the commit a roster row points at without cloning: ``git ls-remote``.
 
 The skip rule of a re-run: a submission is graded again unless its record says it was
-graded (status graded or incomplete) with the same rubric name and version, grader version,
-exercises (``--only``), ref and deadline, *and* ``git ls-remote`` names the same tip now as
-when it was graded. With a deadline the graded commit is the last one before it on that tip's
-history, so the same tip and deadline give the same commit. When the tip cannot be named
-cheaply (an abbreviated SHA, a remote without HEAD, ls-remote failing) the row is re-graded:
-when unsure, grade.
+graded (status graded or incomplete) with the same rubric name and version, the same grader
+identity (version, code hash and rubric hash: ``grader.identity``), exercises (``--only``),
+backend, ref and deadline, *and* ``git ls-remote`` names the same tip now as when it was
+graded. ``--force`` regrades every row; ``--student ID`` grades only those rows, regrading them.
+With a deadline the graded commit is the last one before it on that tip's history, so the
+same tip and deadline give the same commit. When the tip cannot be named cheaply (an
+abbreviated SHA, a remote without HEAD, ls-remote failing) the row is re-graded: when
+unsure, grade.
 """
 
 from __future__ import annotations

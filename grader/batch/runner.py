@@ -35,6 +35,8 @@ from grader.batch.resolve import resolve_tip
 from grader.batch.roster import RosterEntry, Shard, load_roster
 from grader.batch.job import WorkerJob, WorkerResult
 from grader.errors import FetchError, MachineError, UsageError
+from grader.identity import grader_identity
+from grader.models import GraderIdentity
 from grader.pipeline import DEFAULT_RUBRIC, GradeRequest, validate
 from grader.rubric import Rubric
 from grader.sandbox import detect
@@ -46,6 +48,7 @@ LOG_NAME = "batch-log.jsonl"
 # grading stops itself at its limit, failing the student's slow checks, well before).
 TIMEOUT_MARGIN_S = 300.0
 STOP_GRACE_S = 30.0  # how long a worker may take to stop its stacks before its tree is killed
+FIRST_GRADING = "not graded yet"
 
 
 def default_jobs() -> int:
@@ -70,6 +73,9 @@ class BatchOptions:
     # A class is graded unattended: every protection, unless the user allows less (--allow-unsandboxed).
     require_sandbox: bool = True
     handout: str | None = None  # the handout repository, baseline of near-copies (else the rubric's)
+    force: bool = False  # --force: regrade every row, whatever its record says
+    # --student: grade only these rows, each regraded whatever its record says (None: every row)
+    students: frozenset[str] | None = None
     # How a worker is started (tests substitute a stand-in); JOB and RESULT paths are appended.
     worker_command: tuple[str, ...] = (sys.executable, "-m", "grader.batch.worker")
 
@@ -79,6 +85,8 @@ class BatchResult:
     records: list[SubmissionRecord]  # this run's rows, graded now or kept from before
     graded: int = 0
     skipped: int = 0
+    # Student -> why a row that had a record was graded again (a first grading is not listed).
+    regraded: dict[str, str] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -123,21 +131,49 @@ def prepare(options: BatchOptions) -> tuple[list[RosterEntry], Rubric]:
             detect(require=True)  # refused once, here, not once per submission
         except MachineError as exc:
             raise MachineError(f"{exc} (pass --allow-unsandboxed to grade without it)") from None
+    if options.students is not None:
+        unknown = sorted(options.students - {entry.student_id for entry in entries})
+        if unknown:
+            raise UsageError(f"--student {', '.join(unknown)}: not in the roster {options.roster}")
+        entries = [entry for entry in entries if entry.student_id in options.students]
     if options.shard is not None:
         entries = [entry for entry in entries if options.shard.holds(entry.student_id)]
     return entries, rubric
 
 
-def reusable(previous: SubmissionRecord | None, entry: RosterEntry, tip: str | None, rubric: Rubric,
-             only: tuple[str, ...] | None, backend: str) -> bool:
-    """The skip rule (documented in ``grader.batch.resolve``)."""
-    return (previous is not None and tip is not None
-            and previous.status is not SubmissionStatus.ERROR
-            and previous.resolved_tip == tip
-            and previous.ref == entry.ref and previous.deadline == entry.deadline
-            and previous.only == only and previous.backend == backend
-            and previous.rubric_name == rubric.name and previous.rubric_version == rubric.version
-            and previous.grader_version == __version__)
+def regrade_reason(previous: SubmissionRecord | None, entry: RosterEntry, tip: str | None, rubric: Rubric,
+                   identity: GraderIdentity, only: tuple[str, ...] | None, backend: str) -> str | None:
+    """Why the row must be graded (again), or None when ``previous`` still stands: the skip
+    rule (documented in ``grader.batch.resolve``)."""
+    if previous is None:
+        return FIRST_GRADING
+    if previous.status is SubmissionStatus.ERROR:
+        return "could not be graded last time"
+    if tip is None:
+        return "its commit cannot be named without cloning"
+    if previous.resolved_tip != tip:
+        return f"new commit {tip[:8]} (graded {str(previous.resolved_tip)[:8]})"
+    if (previous.ref, previous.deadline) != (entry.ref, entry.deadline):
+        return "its ref or deadline changed"
+    if previous.only != only:
+        return "other exercises asked for"
+    if previous.backend != backend:
+        return f"backend {backend} asked for (graded on {previous.backend})"
+    if (previous.rubric_name, previous.rubric_version) != (rubric.name, rubric.version):
+        return f"rubric {rubric.name} {rubric.version} (graded with {previous.rubric_name} {previous.rubric_version})"
+    return _identity_change(previous.identity, identity)
+
+
+def _identity_change(graded: GraderIdentity | None, now: GraderIdentity) -> str | None:
+    if graded is None:
+        return "graded before the grader recorded its identity"
+    if graded.version != now.version:
+        return f"grader version {now.version} (graded by {graded.version})"
+    if graded.code != now.code:
+        return f"grader code changed ({graded.code[:8]} -> {now.code[:8]})"
+    if graded.rubric != now.rubric:
+        return f"rubric content changed ({graded.rubric[:8]} -> {now.rubric[:8]})"
+    return None
 
 
 def redact(source: str) -> str:
@@ -158,6 +194,7 @@ class BatchRunner:
 
     def run(self) -> BatchResult:
         entries, rubric = prepare(self.options)
+        self._identity = grader_identity(rubric)
         self._capture_handout(rubric)
         self._timeout_s = self.options.timeout_s or Limits.from_settings(rubric.limits).submission_s + TIMEOUT_MARGIN_S
         batch_only = tuple(sorted(self.options.only)) if self.options.only is not None else None
@@ -170,15 +207,17 @@ class BatchRunner:
             if self._stop.is_set():
                 return
             only = entry.exercises if entry.exercises is not None else batch_only
-            record, skipped = self._process(entry, rubric, only)
+            record, why = self._process(entry, rubric, only)
             if record is None:
                 return
             with lock:
                 result.records.append(record)
-                if skipped:
+                if why is None:
                     result.skipped += 1
                 else:
                     result.graded += 1
+                    if why != FIRST_GRADING:
+                        result.regraded[entry.student_id] = why
 
         with ThreadPoolExecutor(max_workers=self.options.jobs, thread_name_prefix="batch") as pool:
             futures = [pool.submit(process, entry) for entry in entries]
@@ -208,25 +247,29 @@ class BatchRunner:
         save_baseline(self.options.out, baseline)
 
     def _process(self, entry: RosterEntry, rubric: Rubric,
-                 only: tuple[str, ...] | None) -> tuple[SubmissionRecord | None, bool]:
+                 only: tuple[str, ...] | None) -> tuple[SubmissionRecord | None, str | None]:
+        """The row's record and why it was graded now (None: kept from before)."""
         tip = resolve_tip(entry.repo_url, entry.ref)
         previous = read_record(record_path(self.options.out, entry.student_id))
-        if reusable(previous, entry, tip, rubric, only, self.options.backend):
+        why = regrade_reason(previous, entry, tip, rubric, self._identity, only, self.options.backend)
+        if previous is not None and (self.options.force or self.options.students is not None):
+            why = "regrade asked for" + (f" ({why})" if why else "")
+        if why is None:
             assert previous is not None
             append_event(self._log, "skipped", entry.student_id, commit=previous.commit_sha)
             self.progress.finished(previous, skipped=True)
-            return previous, True
+            return previous, None
         self.progress.started(entry.student_id)
-        append_event(self._log, "started", entry.student_id, tip=tip)
+        append_event(self._log, "started", entry.student_id, tip=tip, why=why)
         record = self._grade(entry, tip, rubric, only)
         if record is None:  # interrupted: nothing written, the next run grades it
             append_event(self._log, "stopped", entry.student_id)
-            return None, False
+            return None, None
         write_record(self.options.out, record)
         append_event(self._log, record.status.value, entry.student_id, commit=record.commit_sha,
                      points=record.points, reason=record.reason, duration_s=record.duration_s)
         self.progress.finished(record, skipped=False)
-        return record, False
+        return record, why
 
     def _grade(self, entry: RosterEntry, tip: str | None, rubric: Rubric,
                only: tuple[str, ...] | None) -> SubmissionRecord | None:
@@ -249,7 +292,7 @@ class BatchRunner:
             reason=failure or (result.reason if result else None),
             commit_sha=(result.commit_sha if result else None), resolved_tip=tip,
             rubric_name=rubric.name, rubric_version=rubric.version, grader_version=__version__,
-            fingerprint=result.fingerprint if result and report else (),
+            identity=self._identity, fingerprint=result.fingerprint if result and report else (),
             report=report, started_at=started_at, finished_at=datetime.now(timezone.utc),
             duration_s=round(time.monotonic() - started, 1),
         )
@@ -330,4 +373,4 @@ def run_batch(options: BatchOptions, progress: BatchProgress | None = None) -> B
 
 
 __all__ = ["BatchOptions", "BatchProgress", "BatchResult", "SilentBatchProgress", "default_jobs",
-           "read_records", "reusable", "run_batch"]
+           "read_records", "regrade_reason", "run_batch"]
