@@ -32,6 +32,7 @@ def _outcomes(junit: Path) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e  # the reference's whole suite against the starter: minutes the ten-minute test command cannot spare; the long stage
 @pytest.mark.timeout(1500)
 def test_the_reference_suite_fails_on_the_starter(tmp_path):
     starter = build.materialize("starter", tmp_path / "starter")

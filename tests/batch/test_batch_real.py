@@ -28,6 +28,7 @@ def _events(out: Path) -> Counter[tuple[str, str]]:
     return Counter((event["event"], event["student_id"]) for event in map(json.loads, lines))
 
 
+@pytest.mark.e2e  # three batch runs of real gradings: minutes the ten-minute test command cannot spare; the long stage
 def test_interrupted_batch_resumes_without_regrading(tmp_path):
     url = f"file://{build_fixture('broken-import')}"
     students = ["s1", "s2", "s3"]

@@ -112,6 +112,7 @@ def test_an_exception_inside_the_stack_still_stops_everything(backend):
     ("broken-syntax", "SyntaxError"),
     ("exits-at-once", "code 3"),
 ])
+@pytest.mark.e2e  # an install and a start per fixture (the manifest grades them again): minutes the ten-minute test command cannot spare; the long stage
 def test_broken_fixtures_say_why_they_do_not_serve(tmp_path, name, reason):
     before = _children()
     with LocalBackend(build_fixture(name), tmp_path / "work", tmp_path / "cache") as backend:
@@ -122,6 +123,7 @@ def test_broken_fixtures_say_why_they_do_not_serve(tmp_path, name, reason):
     assert _children() - before == set()
 
 
+@pytest.mark.e2e  # a whole start-up wait: minutes the ten-minute test command cannot spare; the long stage
 def test_an_api_that_never_binds_is_reported_and_killed(tmp_path):
     before = _children()
     with LocalBackend(build_fixture("never-binds"), tmp_path / "work", tmp_path / "cache") as backend:
