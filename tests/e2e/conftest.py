@@ -1,4 +1,5 @@
-"""The e2e stage's one grading of the manifest, shared by every e2e module (session scope)."""
+"""The e2e stages' gradings of the manifest (CI's class batch, the release stage's), shared by every
+e2e module (session scope)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from fixtures.index import hostile_index
 from grader.batch.outputs import write_outputs
 from grader.batch.record import SubmissionRecord, read_records
 from grader.batch.runner import BatchOptions, run_batch
-from tests.e2e.graded import CANARY, GRADED, IN_CI, REPEATED, SANDBOX_MISSING, exercises_graded
+from tests.e2e.graded import CANARY, GRADED, IN_CI, RELEASE_GRADED, SANDBOX_MISSING, exercises_graded
 from tests.e2e.protected import snapshot
 
 _E2E = Path(__file__).resolve().parent
@@ -34,13 +35,11 @@ def protected_before() -> dict[str, tuple]:
     return snapshot()
 
 
-@pytest.fixture(scope="session")
-def batch(tmp_path_factory, protected_before) -> tuple[Path, dict[str, str]]:
-    """The batch's output folder, and the fixture each student id stands for."""
+def _grade_class(folder: Path, students: dict[str, str]) -> tuple[Path, dict[str, str]]:
+    """``students`` (student id -> fixture) graded as one ``grade batch``: its output folder, and
+    ``students``."""
     if SANDBOX_MISSING and IN_CI:
         pytest.fail(f"CI grades the hostile fixtures, which need every protection: missing {'; '.join(SANDBOX_MISSING)}")
-    folder = tmp_path_factory.mktemp("class")
-    students = {name: name for name in GRADED} | {f"{REPEATED}.{n}": REPEATED for n in (2, 3)}
     roster = folder / "roster.csv"
     with roster.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
@@ -57,17 +56,33 @@ def batch(tmp_path_factory, protected_before) -> tuple[Path, dict[str, str]]:
     return folder / "out", students
 
 
+def _by_fixture(batch: tuple[Path, dict[str, str]]) -> dict[str, list[Graded]]:
+    """Fixture name -> its gradings in ``batch``, as the accuracy helpers take them."""
+    by_name: dict[str, list[Graded]] = {}
+    for record in read_records([batch[0]]):
+        name = batch[1][record.student_id]
+        only = frozenset(record.only) if record.only is not None else None
+        by_name.setdefault(name, []).append(Graded(name, record.report, record.reason, only))
+    return by_name
+
+
+@pytest.fixture(scope="session")
+def batch(tmp_path_factory, protected_before) -> tuple[Path, dict[str, str]]:
+    """CI's class batch (tests/e2e/graded.py GRADED): its output folder, and the fixture each student id stands for."""
+    return _grade_class(tmp_path_factory.mktemp("class"), {name: name for name in GRADED})
+
+
 @pytest.fixture(scope="session")
 def records(batch) -> list[SubmissionRecord]:
     return read_records([batch[0]])
 
 
 @pytest.fixture(scope="session")
-def gradings(batch, records):
-    """Fixture name -> its gradings (the reference's three), as the accuracy helpers take them."""
-    by_name: dict[str, list[Graded]] = {}
-    for record in records:
-        name = batch[1][record.student_id]
-        only = frozenset(record.only) if record.only is not None else None
-        by_name.setdefault(name, []).append(Graded(name, record.report, record.reason, only))
-    return by_name
+def gradings(batch) -> dict[str, list[Graded]]:
+    return _by_fixture(batch)
+
+
+@pytest.fixture(scope="session")
+def release_gradings(tmp_path_factory) -> dict[str, list[Graded]]:
+    """The release stage's class batch (tests/e2e/graded.py RELEASE_GRADED), by fixture."""
+    return _by_fixture(_grade_class(tmp_path_factory.mktemp("release-class"), RELEASE_GRADED))

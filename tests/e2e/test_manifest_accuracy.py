@@ -1,13 +1,16 @@
 """End to end: every fixture of the manifest graded for real, every cell compared.
 
-The whole manifest is graded as an instructor grades a class: ``grade batch`` over a roster
-of file:// URLs, two submissions at a time, each in its own worker process, every fixture on
-every exercise but the near misses, each on its criterion's exercise (tests/e2e/graded.py);
-the batch's gradebook, summary page and three exports are then checked against their formats. Real processes, the real MLflow server, real git repositories.
-The reference is graded three times to show gradings are stable. The hostile fixtures
-(fixtures/hostile.py) are graded with the rest, with a canary credential in the grader's own
-environment; they need every protection of the sandbox (CI fails without them; elsewhere they
-are skipped, saying so).
+The manifest is graded as an instructor grades a class: ``grade batch`` over a roster of
+file:// URLs, two submissions at a time, each in its own worker process; the batch's
+gradebook, summary page and three exports are then checked against their formats. Real
+processes, the real MLflow server, real git repositories. What each stage grades, and on which
+exercises, is tests/e2e/graded.py: CI's batch grades every fixture but the twelve interaction
+baselines (near misses and hostile fixtures on the exercises where they differ from the
+solution they build on); the release stage's batch grades those baselines whole and the
+reference twice more, to show gradings are stable. The hostile fixtures (fixtures/hostile.py,
+fixtures/escapes.py) are graded with a canary credential in the grader's own environment; they
+need every protection of the sandbox (CI fails without them; elsewhere they are skipped,
+saying so).
 
 The only re-run is the grader's own fairness rule (a marginal failure that passes in a fresh
 stack is ``flaky`` and credited, so the manifest's "passed" is met by a flaky check, never its
@@ -35,7 +38,7 @@ from fixtures.hostile import HOSTILE_TEXT
 from grader.checks import CHECKS
 from grader.models import CheckStatus
 from grader.report import Audience, render_html, render_json, render_markdown, render_terminal
-from tests.e2e.graded import CANARY, IN_CI, MANIFEST, REPEATED, SANDBOX_MISSING, STARTERS
+from tests.e2e.graded import BASELINES, CANARY, IN_CI, MANIFEST, REPEATED, SANDBOX_MISSING, STARTERS
 from tests.report.lms_formats import validate_gradescope, validate_junit, validate_prairielearn
 
 
@@ -52,17 +55,20 @@ def _graded(gradings, name: str):
     return gradings[name][0]
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST.fixtures))
-def test_grading_matches_the_manifest(gradings, name):
-    graded = _graded(gradings, name)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.release] if name in BASELINES else [])
+                                  for name in sorted(MANIFEST.fixtures)])
+def test_grading_matches_the_manifest(request, name):
+    # The baselines are graded by the release stage's batch, every other fixture by CI's.
+    graded = _graded(request.getfixturevalue("release_gradings" if name in BASELINES else "gradings"), name)
     _show_flaky(graded)
     found = mismatches(graded)
     assert not found, f"{name} differs from the manifest:\n{describe(found, graded)}"
 
 
-def test_three_gradings_agree(gradings):
+@pytest.mark.release
+def test_three_gradings_agree(gradings, release_gradings):
     """The same commit earns the same credit check by check (a flaky check is credited)."""
-    runs = gradings[REPEATED]
+    runs = gradings[REPEATED] + release_gradings[REPEATED]
     assert len(runs) == 3
     assert all(run.report is not None for run in runs), [run.could_not_grade for run in runs]
     for run in runs:
