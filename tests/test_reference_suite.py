@@ -33,6 +33,7 @@ def _outcomes(junit: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.e2e  # the reference's whole suite against the starter: minutes the ten-minute test command cannot spare; the long stage
+@pytest.mark.release  # and beyond what CI can spare: run by hand before a release (README)
 @pytest.mark.timeout(1500)
 def test_the_reference_suite_fails_on_the_starter(tmp_path):
     starter = build.materialize("starter", tmp_path / "starter")

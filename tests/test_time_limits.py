@@ -41,6 +41,7 @@ def test_verdicts_given_before_a_limit_stand_and_none_is_taken_after():
 
 
 @pytest.mark.e2e  # a whole grading held to its limits: minutes the ten-minute test command cannot spare; the long stage
+@pytest.mark.release  # and beyond what CI can spare: run by hand before a release (README)
 def test_a_scenario_that_outlives_its_limit_fails_what_it_had_not_decided_naming_the_limit(tmp_path):
     # The reference's ex3 takes a minute or more: 20 s ends it half way (and its re-run too).
     checks, report = _grade(tmp_path, "{scenario_s: 20}", "ex3")

@@ -29,6 +29,7 @@ def _events(out: Path) -> Counter[tuple[str, str]]:
 
 
 @pytest.mark.e2e  # three batch runs of real gradings: minutes the ten-minute test command cannot spare; the long stage
+@pytest.mark.release  # and beyond what CI can spare: run by hand before a release (README)
 def test_interrupted_batch_resumes_without_regrading(tmp_path):
     url = f"file://{build_fixture('broken-import')}"
     students = ["s1", "s2", "s3"]

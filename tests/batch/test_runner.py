@@ -68,6 +68,7 @@ def test_rerun_skips_graded_and_retries_errors(tmp_path, repo_url, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.e2e  # eighteen real gradings: minutes, the long stage
+@pytest.mark.release  # and beyond what CI can spare: run by hand before a release (README)
 def test_three_shards_merged_equal_one_unsharded_run(tmp_path):
     """Real gradings (the real worker, cheap submissions, ex1 only): sharding changes nothing."""
     fixtures = {"st01": "broken-import", "st02": "no-src-api", "st03": "exits-at-once",

@@ -15,6 +15,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 
 @pytest.mark.e2e  # an install and a start per fixture (the manifest grades them whole): minutes the ten-minute test command cannot spare; the long stage
+@pytest.mark.release  # and beyond what CI can spare: run by hand before a release (README)
 @pytest.mark.parametrize("name", ["starter", "reference", "second-solution"])
 def test_the_fixture_serves(name, tmp_path):
     with LocalBackend(build_fixture(name), tmp_path, default_cache_root()) as backend:

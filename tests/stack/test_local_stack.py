@@ -113,6 +113,7 @@ def test_an_exception_inside_the_stack_still_stops_everything(backend):
     ("exits-at-once", "code 3"),
 ])
 @pytest.mark.e2e  # an install and a start per fixture (the manifest grades them again): minutes the ten-minute test command cannot spare; the long stage
+@pytest.mark.release  # and beyond what CI can spare: run by hand before a release (README)
 def test_broken_fixtures_say_why_they_do_not_serve(tmp_path, name, reason):
     before = _children()
     with LocalBackend(build_fixture(name), tmp_path / "work", tmp_path / "cache") as backend:
@@ -124,6 +125,7 @@ def test_broken_fixtures_say_why_they_do_not_serve(tmp_path, name, reason):
 
 
 @pytest.mark.e2e  # a whole start-up wait: minutes the ten-minute test command cannot spare; the long stage
+@pytest.mark.release  # and beyond what CI can spare: run by hand before a release (README)
 def test_an_api_that_never_binds_is_reported_and_killed(tmp_path):
     before = _children()
     with LocalBackend(build_fixture("never-binds"), tmp_path / "work", tmp_path / "cache") as backend:
