@@ -35,6 +35,8 @@ def test_reference_installs_starts_and_serves_in_the_sandbox(tmp_path, cache, fu
             assert api.limit_hit() is None
 
 
+@pytest.mark.e2e  # ex1 graded in the sandbox (CI's manifest batch grades the reference whole): the ten-minute command cannot spare it
+@pytest.mark.release  # and beyond what CI can spare: run by hand before a release (README)
 def test_reference_passes_its_config_checks_graded_in_the_stack_namespace(tmp_path, cache, full_isolation):
     finished = []
     clock = GradingClock.starting_now(Limits().scenario_s, Limits().submission_s)

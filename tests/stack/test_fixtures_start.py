@@ -28,6 +28,8 @@ def test_the_fixture_serves(name, tmp_path):
                 api.kill()
 
 
+@pytest.mark.e2e  # an install and a start (CI's manifest batch grades the handout whole): the ten-minute command cannot spare it
+@pytest.mark.release  # and beyond what CI can spare: run by hand before a release (README)
 def test_the_handout_does_not_start_and_names_the_missing_module(tmp_path):
     with LocalBackend(build_fixture("handout"), tmp_path, default_cache_root()) as backend:
         with backend.open_stack("start") as stack:
