@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.docs_scripts import ROOT, load_docs_script
 
 
 def _fresh_machine():
-    spec = importlib.util.spec_from_file_location("fresh_machine", ROOT / "docs" / "fresh_machine.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_docs_script("fresh_machine")
 
 
 def test_the_readme_gives_a_newcomer_two_commands_that_set_up_and_run():

@@ -3,17 +3,11 @@ pages docs/screenshots.py photographed, and the templates must still render exac
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.docs_scripts import ROOT, load_docs_script
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("screenshots", ROOT / "docs" / "screenshots.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_docs_script("screenshots")
 
 
 def test_the_pictures_show_the_pages_the_templates_render_now():
