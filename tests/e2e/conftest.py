@@ -56,11 +56,11 @@ def _grade_class(folder: Path, students: dict[str, str]) -> tuple[Path, dict[str
     return folder / "out", students
 
 
-def _by_fixture(batch: tuple[Path, dict[str, str]]) -> dict[str, list[Graded]]:
-    """Fixture name -> its gradings in ``batch``, as the accuracy helpers take them."""
+def _by_fixture(students: dict[str, str], records: list[SubmissionRecord]) -> dict[str, list[Graded]]:
+    """Fixture name -> its gradings among ``records``, as the accuracy helpers take them."""
     by_name: dict[str, list[Graded]] = {}
-    for record in read_records([batch[0]]):
-        name = batch[1][record.student_id]
+    for record in records:
+        name = students[record.student_id]
         only = frozenset(record.only) if record.only is not None else None
         by_name.setdefault(name, []).append(Graded(name, record.report, record.reason, only))
     return by_name
@@ -78,11 +78,12 @@ def records(batch) -> list[SubmissionRecord]:
 
 
 @pytest.fixture(scope="session")
-def gradings(batch) -> dict[str, list[Graded]]:
-    return _by_fixture(batch)
+def gradings(batch, records) -> dict[str, list[Graded]]:
+    return _by_fixture(batch[1], records)
 
 
 @pytest.fixture(scope="session")
 def release_gradings(tmp_path_factory) -> dict[str, list[Graded]]:
     """The release stage's class batch (tests/e2e/graded.py RELEASE_GRADED), by fixture."""
-    return _by_fixture(_grade_class(tmp_path_factory.mktemp("release-class"), RELEASE_GRADED))
+    out, students = _grade_class(tmp_path_factory.mktemp("release-class"), RELEASE_GRADED)
+    return _by_fixture(students, read_records([out]))
