@@ -42,8 +42,9 @@ class StartGate:
     every start proceeds at once from then on. If it exited (an import error, a missing module,
     an exit at once, a sandbox limit: the same whatever the stack), that outcome answers every
     later start with that environment, re-runs included: no API is started twice. One still
-    starting when the start-up limit passed teaches nothing (load slows a start): the next
-    caller tries for itself.
+    starting when the start-up limit passed proves nothing alone (load slows a start): one more
+    caller tries, alone again, and if that start times out too, the two answer every later
+    start (the second start is the first one's fairness re-run).
     """
 
     def __init__(self) -> None:
@@ -51,6 +52,12 @@ class StartGate:
         self._settled = threading.Event()
         self._probing = False
         self._cannot: StartFailure | None = None
+        self._timed_out_once = False
+
+    def learned(self) -> StartFailure | None:
+        """Why the API cannot start with the contract's environment, once learned; else None."""
+        with self._lock:
+            return None if self._cannot is None else _learned(self._cannot)
 
     def start(self, attempt: Callable[[], "Serving | StartFailure"],
               check_time: Callable[[], None] = lambda: None) -> "Serving | StartFailure":
@@ -64,12 +71,16 @@ class StartGate:
                 self._probing = True
             if probe:
                 return self._probe(attempt)
-            while not self._settled.wait(_GATE_POLL_S):
-                check_time()
-                with self._lock:
-                    if not self._probing:  # the prober gave up without learning: try again
-                        break
+            self._await_prober(check_time)
         return attempt()
+
+    def _await_prober(self, check_time: Callable[[], None]) -> None:
+        """Until the gate settles, or its prober ends having learned nothing (one waiter probes next)."""
+        while not self._settled.wait(_GATE_POLL_S):
+            check_time()
+            with self._lock:
+                if not self._probing:
+                    return
 
     def _probe(self, attempt: Callable[[], "Serving | StartFailure"]) -> "Serving | StartFailure":
         try:
@@ -80,17 +91,29 @@ class StartGate:
             raise
         with self._lock:
             self._probing = False
-            if isinstance(outcome, StartFailure) and outcome.learned:
+            if not isinstance(outcome, StartFailure):
+                self._settled.set()
+            elif outcome.learned:
                 self._cannot = outcome
                 self._settled.set()
-            elif not isinstance(outcome, StartFailure):
+            elif not self._timed_out_once:
+                self._timed_out_once = True
+            else:
+                self._cannot = outcome = _timed_out_twice(outcome)
                 self._settled.set()
         return outcome
 
 
+def _timed_out_twice(second: StartFailure) -> StartFailure:
+    """``second``, a timed-out start that followed another, as what the grading learned."""
+    return StartFailure(f"{second.reason}, in two starts one after the other", second.evidence,
+                        decisive("a second start, alone and given the same time, did not answer either: "
+                                 "the first start's fairness re-run"))
+
+
 def _learned(first: StartFailure) -> StartFailure:
     """``first`` as a later start reports it: the same reason and output, said to be learned."""
-    evidence = Evidence(kind="log", summary="start-up output, learned from the grading's first start of the API "
+    evidence = Evidence(kind="log", summary="start-up output, learned from the grading's earlier start of the API "
                                             "with the contract's environment (not started again)",
                         detail=first.evidence.detail)
     return StartFailure(first.reason, evidence, first.failure)
