@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import Field
 
@@ -49,6 +49,9 @@ class Settings(ScenarioSettings):
     readiness_timeout_s: float = Field(15, gt=0)
     liveness_timeout_s: float = Field(5, gt=0)
 
+_NO_ROUTE = decisive(f"no readiness route: {' and '.join(contract.READINESS_PATHS)} answered 404, and a route "
+                     "does not appear while the API runs")
+
 _ALIASES = {
     Service.QDRANT: ("qdrant", "vector"),
     Service.LLM: ("litellm", "llm", "openai", "proxy"),
@@ -61,7 +64,8 @@ _UP_WORDS = {"up", "healthy", "ok", "pass", "passed", "alive", "available", "onl
 
 
 class Readiness:
-    """Finds where a submission serves readiness (path, token needed) and asks it."""
+    """Finds where a submission serves readiness (path, token needed) and asks it; ``missing``:
+    every path the contract names answered 404."""
 
     def __init__(self, serving: Serving, token: str | None, timeout: float) -> None:
         self.probe = serving.probe
@@ -69,14 +73,20 @@ class Readiness:
         self.timeout = timeout
         self.path = contract.READINESS_PATHS[0]
         self.headers: dict[str, str] = {}
+        self.missing = True
         for path in contract.READINESS_PATHS:
             observed = self.probe.call("GET", path)
             if observed.status in (401, 403) and token:
                 self.headers = {"Authorization": f"Bearer {token}"}
                 observed = self.probe.call("GET", path, headers=self.headers)
             if observed.status != 404:
-                self.path = path
+                self.path, self.missing = path, False
                 break
+
+    def until(self, satisfied: Callable[[Observed], bool], timeout: float, poll_s: float) -> Polled[Observed]:
+        """Readiness asked until ``satisfied``, as ``poll_until``; asked once when there is no
+        readiness route: a FastAPI app's routes are all there once it serves, none appears later."""
+        return poll_until(self.ask, satisfied, 0.0 if self.missing else timeout, poll_s)
 
     def ask(self) -> Observed:
         return self.probe.call("GET", self.path, headers=self.headers, timeout=self.timeout)
@@ -167,17 +177,19 @@ def _one_dependency(ctx: ScenarioContext, service: Service, results: Results) ->
                 _ready_when_up(readiness, baseline, results, serving.api)
             check = Check(_CHECK_OF[service])
             stack.inject_fault(service, Fault.DOWN)
-            down = poll_until(readiness.ask, lambda observed: _named_down(observed, service), wait, poll_s)
+            down = readiness.until(lambda observed: _named_down(observed, service), wait, poll_s)
             stack.clear_fault(service)
             check.extend([down.last.evidence()])
             results.judge(check, down.satisfied, f"503 naming {service.value} as down after {down.waited_s:.1f}s",
+                          f"no readiness route ({' and '.join(contract.READINESS_PATHS)} answered 404), so nothing "
+                          f"named {service.value} as down" if readiness.missing else
                           f"{readiness.path} never answered 503 naming {service.value} as down within {wait:.0f}s "
                           f"(last: {down.last.status or down.last.error})",
-                          failure=NO_ANSWER if down.last.status is None else
+                          failure=NO_ANSWER if down.last.status is None else _NO_ROUTE if readiness.missing else
                           decisive(f"it answered for {wait:.0f}s, longer than any cache the contract allows, "
                                    "and never named the dependency down"), api=serving.api)
             # Never 200 with everything up: no wait can see it come "back".
-            back = (poll_until(readiness.ask, lambda observed: observed.status == 200, wait, poll_s)
+            back = (readiness.until(lambda observed: observed.status == 200, wait, poll_s)
                     if baseline.status == 200 else Polled(baseline, False, 0.0))
             if service is Service.QDRANT:
                 _liveness(stack, serving, readiness, settings, results)
@@ -210,8 +222,7 @@ def _liveness(stack, serving: Serving, readiness: Readiness, settings: Settings,
     for service in _ALIASES:
         stack.inject_fault(service, Fault.DOWN)
     try:
-        ready = poll_until(readiness.ask, lambda observed: observed.status == 503, settings.cache_wait_s,
-                           settings.poll_s).last
+        ready = readiness.until(lambda observed: observed.status == 503, settings.cache_wait_s, settings.poll_s).last
         alive = serving.probe.call("GET", contract.LIVENESS_PATH, timeout=settings.liveness_timeout_s)
     finally:
         for service in _ALIASES:
