@@ -38,14 +38,10 @@ def gradings(engine_before):
         return {name: result for (name, _), result in zip(GRADINGS, graded)}
 
 
-@pytest.mark.parametrize(("name", "only"), GRADINGS, ids=[name for name, _ in GRADINGS])
-def test_compose_grading_matches_the_manifest(gradings, name, only):
+@pytest.mark.parametrize("name", [name for name, _ in GRADINGS])
+def test_compose_grading_matches_the_manifest(gradings, name):
     graded = gradings[name]
-    found = mismatches(graded)
-    if found:
-        print(f"{name}: first compose grading differed from the manifest, grading once more:\n{describe(found)}")
-        graded = grade_fixture(name, only=only, backend="compose")
-        found = mismatches(graded)
+    found = mismatches(graded)  # the first grading counts: a second try would hide a flaky verdict
     assert not found, describe(found)
     assert graded.report is not None and graded.report.isolation[0].startswith("backend: compose")
     if name == "reference":
