@@ -29,7 +29,7 @@ from grader.cache import default_cache_root
 from grader.models import CheckResult
 from grader.pipeline import DEFAULT_RUBRIC, GradeRequest, grade
 from grader.rubric import load_rubric
-from grader.scenarios import SCENARIOS
+from grader.scenarios import scenario_settings
 from grader.stack.local import LocalBackend
 
 
@@ -125,9 +125,7 @@ def main() -> None:
     args = parser.parse_args()
     reference = build_fixture("reference")
     grade(GradeRequest(source=str(reference), only=frozenset({"ex1"}), with_diff=False))  # warm the venv cache
-    # The rubric's values over the scenario's defaults, as a grading validates them.
-    ex3 = SCENARIOS["ex3"].Settings.model_validate(dict(load_rubric(DEFAULT_RUBRIC).exercises["ex3"].settings))
-    hang_bound = ex3.hang_limit_s
+    hang_bound = scenario_settings("ex3", load_rubric(DEFAULT_RUBRIC).exercises["ex3"].settings).hang_limit_s
     start = statistics.median(_api_starts_s(reference, 3))
     floor = start + hang_bound
     walls: dict[str, list[float]] = {"reference": [], "starter": []}

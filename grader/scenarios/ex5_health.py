@@ -49,8 +49,8 @@ class Settings(ScenarioSettings):
     readiness_timeout_s: float = Field(15, gt=0)
     liveness_timeout_s: float = Field(5, gt=0)
 
-_NO_ROUTE = decisive(f"no readiness route: {' and '.join(contract.READINESS_PATHS)} answered 404, and a route "
-                     "does not appear while the API runs")
+_NO_ROUTE_SEEN = f"no readiness route ({' and '.join(contract.READINESS_PATHS)} answered 404)"
+_NO_ROUTE = decisive(f"{_NO_ROUTE_SEEN}, and a route does not appear while the API runs")
 
 _ALIASES = {
     Service.QDRANT: ("qdrant", "vector"),
@@ -181,8 +181,7 @@ def _one_dependency(ctx: ScenarioContext, service: Service, results: Results) ->
             stack.clear_fault(service)
             check.extend([down.last.evidence()])
             results.judge(check, down.satisfied, f"503 naming {service.value} as down after {down.waited_s:.1f}s",
-                          f"no readiness route ({' and '.join(contract.READINESS_PATHS)} answered 404), so nothing "
-                          f"named {service.value} as down" if readiness.missing else
+                          f"{_NO_ROUTE_SEEN}, so nothing named {service.value} as down" if readiness.missing else
                           f"{readiness.path} never answered 503 naming {service.value} as down within {wait:.0f}s "
                           f"(last: {down.last.status or down.last.error})",
                           failure=NO_ANSWER if down.last.status is None else _NO_ROUTE if readiness.missing else

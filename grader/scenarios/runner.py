@@ -11,7 +11,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from grader.models import CheckResult, CheckStatus, Evidence, Failure
 from grader.stack.base import Stack, SubmissionUnrunnable
 
-from . import SCENARIOS
+from . import SCENARIOS, scenario_settings
 from .context import ScenarioContext, StartGate
 from .deadline import GradingClock, RunDeadline, TimeLimitHit
 from .recorder import Results, decisive
@@ -122,9 +122,8 @@ def run_on_backend(open_stack: Callable[[str], AbstractContextManager[Stack]], c
                    abort: Callable[[], None] = lambda: None) -> dict[str, CheckResult]:
     """The scenarios of ``exercises``, each opening its stacks with ``open_stack`` (any backend's)."""
     starts = StartGate()  # one per grading: an API that cannot start is learned once
-    # Validated when the rubric loaded: the scenario's own defaults, the rubric's values applied.
     contexts = [ScenarioContext(exercise=exercise, checkout=checkout, open_stack=open_stack,
-                                settings=SCENARIOS[exercise].Settings.model_validate(dict(settings.get(exercise, {}))),
+                                settings=scenario_settings(exercise, settings.get(exercise, {})),
                                 clock=clock, starts=starts)
                 for exercise in exercises]
     return run_scenarios(contexts, on_finished, abort)
