@@ -45,10 +45,15 @@ class Failure(enum.StrEnum):
     DECISIVE = "decisive"
 
 
+# The evidence of a failed check that tells the student how to replay it on their own stack
+# (grader/scenarios/reproduce.py): its detail is commands to paste.
+REPRODUCE = "reproduce"
+
+
 class Evidence(Frozen):
     """One observation that decided a check: a request, a log line, a journal entry..."""
 
-    kind: str  # "request", "log", "journal", "exit", "file", "note"
+    kind: str  # "request", "log", "journal", "exit", "file", "note", REPRODUCE
     summary: str
     detail: str = ""
 

@@ -15,9 +15,16 @@ from . import SCENARIOS, scenario_settings
 from .context import ScenarioContext, StartGate
 from .deadline import GradingClock, RunDeadline, TimeLimitHit
 from .recorder import Results, decisive
+from .reproduce import with_reproduction
 
 
 def run_scenario(ctx: ScenarioContext) -> list[CheckResult]:
+    """One exercise's checks (``_verdicts``), each failed one that a student can replay on their
+    own stack carrying the recipe (``reproduce``)."""
+    return with_reproduction(_verdicts(ctx), ctx.settings)
+
+
+def _verdicts(ctx: ScenarioContext) -> list[CheckResult]:
     """One exercise's checks: probes' failures are evidence, the grader's own are ``error``.
 
     A scenario that ends with an ``error`` (the grader or the machine failed) is run once

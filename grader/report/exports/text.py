@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from grader.models import CheckResult, CriterionScore
+from grader.models import REPRODUCE, CheckResult, CriterionScore
 from grader.report.sanitize import clean
 
 # Characters XML 1.0 cannot hold at all (clean() already removed the other controls).
@@ -19,9 +19,13 @@ def safe_text(text: str | None, *, one_line: bool = False, limit: int = MAX_OUTP
 
 
 def check_output(check: CheckResult) -> str:
-    """A check's verdict, reason and evidence summaries, as plain text."""
+    """A check's verdict, reason and evidence summaries, as plain text, with the commands that
+    replay it on the student's own stack."""
     lines = [f"[{check.status.value}] {check.check_id}: {check.reason}"]
-    lines += [f"  - {evidence.kind}: {evidence.summary}" for evidence in check.evidence]
+    for evidence in check.evidence:
+        lines.append(f"  - {evidence.kind}: {evidence.summary}")
+        if evidence.kind == REPRODUCE:
+            lines += [f"      {line}" for line in evidence.detail.splitlines()]
     return "\n".join(lines)
 
 
