@@ -397,9 +397,11 @@ def rescore_batch(
 
 def _changes_table(changes: list[StudentChange]) -> Table:
     table = Table(title="Students whose total, band or pass changed")
-    for column in ("student", "before", "after"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("why (criteria)")
+    # Only the ids stay on one line: in a narrow terminal (or 80 columns when piped) the other
+    # columns wrap rather than squeeze "why" out of sight.
+    table.add_column("student", no_wrap=True)
+    for column in ("before", "after", "why (criteria)"):
+        table.add_column(column, ratio=2 if column.startswith("why") else 1)
     for change in changes:
         before, after = change.headline()
         why = ("\n".join(clean(c.describe(), one_line=True) for c in change.criteria)
