@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from grader.models import CheckResult, CheckStatus
+from grader.models import REPRODUCE, CheckResult, CheckStatus
 from grader.report.audience import Audience, for_audience
 from grader.scenarios import ex1_config, runner
 from grader.scenarios.context import ScenarioContext
@@ -70,7 +70,9 @@ def test_a_marginal_failure_that_fails_again_stands_and_says_so(monkeypatch):
     assert attempts == 2
     failed = checks[DYNAMIC]
     assert failed.status is CheckStatus.FAILED and failed.reason == "did not, attempt 1"
-    assert failed.evidence[-1].summary == "re-run in a fresh stack: failed again: did not, attempt 2"
+    # The fairness note closes the observations; the recipe to replay it on one's own stack follows.
+    assert failed.evidence[-2].summary == "re-run in a fresh stack: failed again: did not, attempt 2"
+    assert failed.evidence[-1].kind == REPRODUCE
 
 
 def test_a_decisive_failure_is_not_re_run_and_says_why(monkeypatch):
@@ -78,7 +80,8 @@ def test_a_decisive_failure_is_not_re_run_and_says_why(monkeypatch):
     assert attempts == 1
     failed = checks[DYNAMIC]
     assert failed.status is CheckStatus.FAILED and failed.failure.value == "decisive"
-    assert failed.evidence[-1].summary == "decisive failure (not re-run): answered 500"
+    assert failed.evidence[-2].summary == "decisive failure (not re-run): answered 500"
+    assert failed.evidence[-1].kind == REPRODUCE
 
 
 def test_a_decisive_failure_stands_even_when_a_marginal_one_re_runs_its_scenario(monkeypatch):
