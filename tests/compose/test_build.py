@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
+import requests
 
 from grader.sandbox.limits import Limits
 from grader.stack.base import SubmissionUnrunnable
@@ -175,11 +177,14 @@ def test_an_interrupted_build_is_stopped_and_leaves_nothing(images, tagged, tmp_
     def interrupt_once_the_step_runs() -> None:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            # ignore_removed: a container that goes between the listing and its inspection (the
-            # builder's own step containers come and go) must not end this watcher, or the build
-            # runs on to its time limit.
-            if any(c.attrs["Config"].get("Cmd") == ["/bin/sh", "-c", "sleep 601"]
-                   for c in docker_client().containers.list(ignore_removed=True)):
+            # An error of the engine's API (a container gone between the listing and its
+            # inspection, a slow answer) must not end this watcher, or the build runs on to its
+            # time limit: it looks again.
+            try:
+                running = [c.attrs["Config"].get("Cmd") for c in docker_client().containers.list(ignore_removed=True)]
+            except (docker.errors.DockerException, requests.RequestException):
+                running = []
+            if ["/bin/sh", "-c", "sleep 601"] in running:
                 # A real signal, as SIGTERM is to the grader (cli.py makes it a KeyboardInterrupt):
                 # it breaks the wait on the engine's silent stream, where interrupt_main would not.
                 os.kill(os.getpid(), signal.SIGINT)
