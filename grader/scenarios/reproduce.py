@@ -22,6 +22,7 @@ from typing import Callable, Union
 from grader import contract
 from grader.catalogue import ScenarioSettings
 from grader.models import REPRODUCE, CheckResult, CheckStatus, Evidence
+from grader.stack.base import Service
 
 BASE_URL = "http://localhost:8000"  # the student's stack publishes the API there (the handout's compose file)
 _LOGIN = (f"TOKEN=$(curl -s \"$BASE{contract.LOGIN_PATH}\" -H 'Content-Type: application/json' "
@@ -36,10 +37,10 @@ _UVICORN = "python -m uvicorn main:app --host 0.0.0.0 --port 8000"
 class Stop:
     """Dependencies stopped (connections refused), started again afterwards."""
 
-    services: tuple[str, ...]
+    services: tuple[Service, ...]
 
     def commands(self) -> tuple[str, str]:
-        names = " ".join(self.services)
+        names = " ".join(service.value for service in self.services)
         return f"docker compose stop {names}", f"docker compose start {names}"
 
 
@@ -47,10 +48,10 @@ class Stop:
 class Pause:
     """A dependency frozen: it accepts connections and never answers."""
 
-    service: str
+    service: Service
 
     def commands(self) -> tuple[str, str]:
-        return f"docker compose pause {self.service}", f"docker compose unpause {self.service}"
+        return f"docker compose pause {self.service.value}", f"docker compose unpause {self.service.value}"
 
 
 Fault = Union[Stop, Pause]
@@ -168,19 +169,16 @@ class Recipe:
         return "\n".join(lines)
 
 
-_ALL_DEPENDENCIES = ("qdrant", "litellm", "mlflow", "tei-embeddings")
-_READINESS_CACHE_S = 35  # CONTRACT.md: readiness may be cached up to 30 s
-
-
 def _generate(prompt: str, **extra: object) -> Call:
-    body = (f'{{"prompt": "{prompt}", "model": "{contract.MODEL}", "temperature": 0.2, "max_tokens": 50}}')
+    body = f'{{"prompt": "{prompt}", "model": "{contract.MODEL}", "temperature": 0.2, "max_tokens": 50}}'
     return Call("POST", contract.GENERATE_PATH, json=body, auth=True, **extra)
 
 
-def _names_down(service: str, word: str) -> Callable[[ScenarioSettings], Recipe]:
+def _names_down(service: Service) -> Callable[[ScenarioSettings], Recipe]:
+    # Readiness may be cached (CONTRACT.md): the recipe waits as long as ex5's probe does.
     return lambda settings: Recipe(
         faults=(Stop((service,)),), call=Call("GET", contract.READINESS_PATHS[0]),
-        answer=Answer((503,), names=(word,), until_s=_READINESS_CACHE_S))
+        answer=Answer((503,), names=(service.value,), until_s=settings.cache_wait_s))
 
 
 def _refusal(secret: str | None, from_env_example: bool = False) -> Callable[[ScenarioSettings], Recipe]:
@@ -208,24 +206,24 @@ RECIPES: dict[str, Callable[[ScenarioSettings], Recipe]] = {
         answer=Answer(not_header=("access-control-allow-origin",
                                               rf"^(\*|{contract.UNLISTED_ORIGIN.replace('.', '[.]')})$"))),
     "ex3.hang_bounded": lambda settings: Recipe(
-        faults=(Pause("litellm"),), call=_generate("Describe a quiet harbour at dawn in one sentence."),
+        faults=(Pause(Service.LLM),), call=_generate("Describe a quiet harbour at dawn in one sentence."),
         answer=Answer((504, 503), within_s=settings.hang_limit_s)),
     "ex3.body_limit": _body_limit(chunked=False),
     "ex3.body_limit_chunked": _body_limit(chunked=True),
     "ex3.breaker_opens": lambda settings: Recipe(
-        faults=(Stop(("litellm",)),),
+        faults=(Stop((Service.LLM,)),),
         call=_generate("Name three rivers of Europe in one sentence.", repeat=settings.breaker_requests),
         answer=Answer((503,), within_s=1)),
     "ex4.error_body_fields": lambda settings: Recipe(
-        faults=(Stop(("litellm",)),), call=_generate("Summarise the water cycle in one sentence."),
+        faults=(Stop((Service.LLM,)),), call=_generate("Summarise the water cycle in one sentence."),
         answer=Answer((502, 503, 504), names=("incident_id", "timestamp"))),
     "ex5.liveness_independent": lambda settings: Recipe(
-        faults=(Stop(_ALL_DEPENDENCIES),), call=Call("GET", contract.LIVENESS_PATH), answer=Answer((200,))),
+        faults=(Stop(tuple(Service)),), call=Call("GET", contract.LIVENESS_PATH), answer=Answer((200,))),
     "ex5.ready_when_up": lambda settings: Recipe(
-        call=Call("GET", contract.READINESS_PATHS[0]), answer=Answer((200,), names=("qdrant", "mlflow"))),
-    "ex5.names_qdrant_down": _names_down("qdrant", "qdrant"),
-    "ex5.names_llm_down": _names_down("litellm", "litellm"),
-    "ex5.names_mlflow_down": _names_down("mlflow", "mlflow"),
+        call=Call("GET", contract.READINESS_PATHS[0]), answer=Answer((200,), names=(Service.QDRANT.value, Service.MLFLOW.value))),
+    "ex5.names_qdrant_down": _names_down(Service.QDRANT),
+    "ex5.names_llm_down": _names_down(Service.LLM),
+    "ex5.names_mlflow_down": _names_down(Service.MLFLOW),
     "ex6.request_id_generated": lambda settings: Recipe(
         call=Call("GET", contract.LIVENESS_PATH), answer=Answer((200,), header=(_REQUEST_ID, r"^req_[0-9a-f]{16}$"))),
     "ex6.request_id_echoed": lambda settings: Recipe(

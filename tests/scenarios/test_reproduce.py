@@ -32,7 +32,7 @@ from grader.report.html import render_html
 from grader.report.markdown import render_markdown
 from grader.rubric import load_rubric
 from grader.scenarios import SCENARIOS
-from grader.scenarios.reproduce import BASE_URL, RECIPES, Pause, Recipe, Stop, with_reproduction
+from grader.scenarios.reproduce import BASE_URL, RECIPES, Recipe, Stop, with_reproduction
 from grader.stack.base import Fault, Service
 from grader.scoring import score
 from grader.stack.local import LocalBackend, LocalStack
@@ -112,28 +112,26 @@ def _shows(recipe: Recipe, reply: _Reply, down: tuple[str, ...]) -> list[str]:
     return wrong
 
 
-_FAULTS = {Stop: Fault.DOWN, Pause: Fault.HANG}
-
-
-def _services(recipe: Recipe) -> list[Service]:
-    return [Service(name) for fault in recipe.faults
-            for name in (fault.services if isinstance(fault, Stop) else (fault.service,))]
+def _faults(recipe: Recipe) -> list[tuple[Service, Fault]]:
+    """The recipe's compose faults as the local stack's: ``stop`` is DOWN, ``pause`` is HANG."""
+    return [(service, Fault.DOWN if isinstance(fault, Stop) else Fault.HANG) for fault in recipe.faults
+            for service in (fault.services if isinstance(fault, Stop) else (fault.service,))]
 
 
 def _replay(stack: LocalStack, api_url: str, check_id: str, checkout: Path) -> None:
     recipe = _recipe(check_id)
-    for fault in recipe.faults:
-        for service in _services(Recipe(faults=(fault,))):
-            stack.inject_fault(service, _FAULTS[type(fault)])
+    faults = _faults(recipe)
+    for service, fault in faults:
+        stack.inject_fault(service, fault)
     # The reference's readiness names the LLM proxy "litellm" and TEI "tei".
-    down = tuple("tei" if s is Service.TEI else s.value for s in _services(recipe))
+    down = tuple("tei" if service is Service.TEI else service.value for service, _ in faults)
     try:
         deadline = time.monotonic() + (recipe.answer.until_s or 0)
         while (wrong := _shows(recipe, reply := _play(recipe, api_url, checkout), down)) and time.monotonic() < deadline:
             time.sleep(2)
         assert not wrong, f"{check_id}: {wrong} in {reply}"
     finally:
-        for service in _services(recipe):
+        for service, _ in faults:
             stack.clear_fault(service)
 
 
@@ -163,8 +161,7 @@ def test_the_recipes_show_on_the_reference_what_their_checks_expect(reference):
         api = stack.start_api()
         assert api.wait_until_serving(120), api.startup_failure_reason()
         _replay(stack, api.url, "ex3.hang_bounded", checkout)
-    assert {*_ON_ONE_API, "ex3.hang_bounded"} == {c for c in RECIPES if RECIPES[c](
-        SCENARIOS[c.split(".")[0]].Settings()).call}
+    assert {*_ON_ONE_API, "ex3.hang_bounded"} == {c for c in RECIPES if _recipe(c).call}
 
 
 @pytest.mark.e2e  # an install and four API starts: the long stage
