@@ -13,18 +13,16 @@ already graded that way instead of grading them again (about nine minutes each o
 from __future__ import annotations
 
 import argparse
-import csv
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from fixtures.build import build_fixture
 from grader.batch.record import read_records
 from grader.batch.runner import BatchOptions, run_batch
 from grader.pipeline import DEFAULT_RUBRIC
-from tests.e2e.graded import exercises_graded
+from tests.e2e.graded import write_roster
 
 # Twelve whole gradings (passing, failing, broken, odd) and ten near misses, one exercise each.
 FIXTURES = ("reference", "second-solution", "starter", "handout", "broken-import", "broken-syntax", "exits-at-once",
@@ -32,16 +30,6 @@ FIXTURES = ("reference", "second-solution", "starter", "handout", "broken-import
             "near-miss-ex1.cors", "near-miss-ex1.fail_fast", "near-miss-ex2.drain", "near-miss-ex3.timeout",
             "near-miss-ex3.breaker_opens", "near-miss-ex4.retry_transient", "near-miss-ex4.error_body",
             "near-miss-ex5.names_down", "near-miss-ex6.json_logs", "near-miss-ex6.request_id")
-
-
-def _roster(folder: Path) -> Path:
-    roster = folder / "roster.csv"
-    with roster.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["student_id", "repo_url", "exercises"])
-        for name in FIXTURES:
-            writer.writerow([name, f"file://{build_fixture(name)}", " ".join(exercises_graded(name) or ())])
-    return roster
 
 
 def _graded(roster: Path, out: Path, rubric: Path, jobs: int) -> Path:
@@ -64,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-rescore-"))
     if args.graded is None or args.fresh is None:
-        roster = _roster(work)
+        roster = write_roster(work / "roster.csv", {name: name for name in FIXTURES})
         graded = _graded(roster, work / "graded", DEFAULT_RUBRIC, args.jobs)
         fresh = _graded(roster, work / "fresh", args.rubric, args.jobs)
     else:

@@ -3,18 +3,16 @@ e2e module (session scope)."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 
 from fixtures.accuracy import Graded
-from fixtures.build import build_fixture
 from fixtures.index import hostile_index
 from grader.batch.outputs import write_outputs
 from grader.batch.record import SubmissionRecord, read_records
 from grader.batch.runner import BatchOptions, run_batch
-from tests.e2e.graded import CANARY, GRADED, IN_CI, RELEASE_GRADED, SANDBOX_MISSING, exercises_graded
+from tests.e2e.graded import CANARY, GRADED, IN_CI, RELEASE_GRADED, SANDBOX_MISSING, write_roster
 from tests.e2e.protected import snapshot
 
 _E2E = Path(__file__).resolve().parent
@@ -40,12 +38,7 @@ def _grade_class(folder: Path, students: dict[str, str]) -> tuple[Path, dict[str
     ``students``."""
     if SANDBOX_MISSING and IN_CI:
         pytest.fail(f"CI grades the hostile fixtures, which need every protection: missing {'; '.join(SANDBOX_MISSING)}")
-    roster = folder / "roster.csv"
-    with roster.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(["student_id", "repo_url", "exercises"])
-        for student, name in students.items():
-            writer.writerow([student, f"file://{build_fixture(name)}", " ".join(exercises_graded(name) or ())])
+    roster = write_roster(folder / "roster.csv", students)
     with pytest.MonkeyPatch.context() as patch, hostile_index() as index:
         patch.setenv(*CANARY)  # what an instructor's shell holds: no submission may see it
         # The machine's configuration names one more index: the sdist fixture's plain requirement resolves there.

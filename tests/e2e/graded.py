@@ -10,9 +10,13 @@ at two a minute). Shared by every e2e module through the session-scoped fixtures
 
 from __future__ import annotations
 
+import csv
 import os
 import uuid
+from pathlib import Path
+from typing import Mapping
 
+from fixtures.build import build_fixture
 from fixtures.manifest import load_manifest
 from grader.sandbox import detect
 
@@ -53,6 +57,17 @@ def exercises_graded(name: str) -> tuple[str, ...] | None:
     if name.startswith(NEAR_MISS):
         return (name.removeprefix(NEAR_MISS).split(".")[0],)
     return _HOSTILE_EXERCISES.get(name)
+
+
+def write_roster(roster: Path, students: Mapping[str, str]) -> Path:
+    """``roster``, a ``grade batch`` roster of ``students`` (student id -> fixture), each row
+    graded on the exercises ``exercises_graded`` gives its fixture."""
+    with roster.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(["student_id", "repo_url", "exercises"])
+        for student, name in students.items():
+            writer.writerow([student, f"file://{build_fixture(name)}", " ".join(exercises_graded(name) or ())])
+    return roster
 
 
 # The handout as students receive it, and made to start: each must score 0, every check failed or
