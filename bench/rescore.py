@@ -6,7 +6,7 @@ Grades a batch of manifest fixtures (whole where the e2e grades them whole, else
 exercises it grades them on) under the course's rubric (A) and again under ``--rubric`` (B),
 then times ``grade rescore A --rubric NEW.yaml`` as a user runs it (a process of its own) and
 prints, per student, the rescored total, band and pass beside B's: they must agree for every
-record (target: under 10 s for 20+ records). ``--graded``/``--fresh`` reuse two batch folders
+record (target: under 10 s for 20+ records); it exits 1 when one does not. ``--graded``/``--fresh`` reuse two batch folders
 already graded that way instead of grading them again (about nine minutes each on two cores).
 """
 
@@ -70,6 +70,8 @@ def main() -> None:
     agree = sum(new.get(student) == headline for student, headline in expected.items())
     print(f"rescore of {len(new)} records: {took:.1f} s (target under 10 s); "
           f"{agree}/{len(expected)} agree with the fresh grading")
+    if agree < len(expected):
+        raise SystemExit(1)  # a rescore that disagrees with grading afresh is a failed benchmark
 
 
 if __name__ == "__main__":
