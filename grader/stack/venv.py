@@ -54,7 +54,7 @@ _PASSED_ENV = {
     "PATH", *INDEX_ACCESS_ENV,
     "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX", "UV_FIND_LINKS",
     "UV_INDEX_STRATEGY", "UV_HTTP_TIMEOUT", "UV_HTTP_RETRIES", "UV_NATIVE_TLS", "UV_OFFLINE",
-    "UV_CONCURRENT_DOWNLOADS", "UV_NO_CACHE",
+    "UV_NO_CACHE",
 }  # fmt: skip
 # Set whatever the caller's environment says: see the module's docstring.
 _FORCED_ENV = {
@@ -62,6 +62,12 @@ _FORCED_ENV = {
     "PIP_CONFIG_FILE": os.devnull,
     "UV_LINK_MODE": "copy",
     "UV_PYTHON_DOWNLOADS": "never",
+    # uv's own threads and bytecode workers count against the install's process limit: at
+    # its defaults (50 downloads at once, a thread and a compiler per core) it reached more
+    # than 64 tasks on its own, and a fork refused to uv would read as the student's limit.
+    "UV_CONCURRENT_DOWNLOADS": "8",
+    "UV_CONCURRENT_BUILDS": "2",
+    "UV_CONCURRENT_INSTALLS": "2",
     "HOME": "/tmp",
     "TMPDIR": "/tmp",
 }
