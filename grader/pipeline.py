@@ -19,6 +19,7 @@ from grader import __version__
 from grader.cache import default_cache_root
 from grader.checkout import remove_tree
 from grader.checks import EXERCISES
+from grader.clock import GradingClock
 from grader.diff import diff_submission
 from grader.errors import UsageError
 from grader.fetch import fetch, snapshot_worktree, symlinks_escaping
@@ -26,9 +27,9 @@ from grader.identity import grader_identity
 from grader.models import CheckResult, GradeReport
 from grader.rubric import Rubric, load_rubric
 from grader.sandbox import Isolation, Limits, detect
-from grader.sandbox.stack_phase import grade_dynamic
-from grader.scenarios.deadline import GradingClock
+from grader.scenarios.runner import run_on_backend
 from grader.scoring import score
+from grader.stack_phase import grade_dynamic
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RUBRIC = PROJECT_ROOT / "rubrics" / "llmops-exam.yaml"
@@ -122,13 +123,13 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> GradeRepor
             progress.scenario_started(exercise)
         settings = {exercise: rubric.exercises[exercise].settings for exercise in exercises}
         if backend == "compose":
-            from grader.stack.compose.backend import (
-                ISOLATION_LINES,
-                grade_in_containers,
-            )
+            # Imported here: the Docker SDK, for compose gradings only.
+            from grader.stack.compose.backend import ISOLATION_LINES, ComposeBackend
 
-            checks = grade_in_containers(checkout, workdir, exercises, settings, isolation.limits, clock,
-                                         progress.scenario_finished, progress.stage)
+            with ComposeBackend(checkout, workdir, isolation.limits, progress.stage) as containers:
+                progress.stage("running the scenarios, one compose project per stack")
+                checks = run_on_backend(containers.open_stack, checkout, exercises, settings, clock,
+                                        progress.scenario_finished, containers.abort)
             protections = (*ISOLATION_LINES, f"limits: {isolation.limits.summary()}")
         else:
             # Install outside (it needs the index), scenarios in their own network namespace.

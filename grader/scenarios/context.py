@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from grader.catalogue import ScenarioSettings
+from grader.clock import GradingClock
 from grader.models import Evidence
 from grader.stack.base import ApiProcess, JournalEntry, Stack
 
-from .deadline import GradingClock
 from .http import Observed, Probe
 from .recorder import FailureCause, Results, decisive, marginal
 

@@ -8,12 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+from grader.clock import GradingClock
 from grader.models import CheckResult, CheckStatus, Evidence, Failure
 from grader.stack.base import Stack, SubmissionUnrunnable
 
 from . import SCENARIOS, scenario_settings
 from .context import ScenarioContext, StartGate
-from .deadline import GradingClock, RunDeadline, TimeLimitHit
+from .deadline import RunDeadline, TimeLimitHit
 from .recorder import Results, decisive
 from .reproduce import with_reproduction
 

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from fixtures.build import build_fixture
+from grader.clock import GradingClock
 from grader.models import CheckStatus
 from grader.sandbox.limits import Limits
-from grader.sandbox.stack_phase import grade_dynamic
-from grader.scenarios.deadline import GradingClock
 from grader.stack.local import LocalBackend
+from grader.stack_phase import grade_dynamic
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ import psutil
 import pytest
 
 from grader.sandbox.bwrap import SANDBOX_UID, SHM_BYTES, SandboxSpec, bwrap_command
-from grader.sandbox.stack_phase import namespace_command
 from grader.stack.mlflow_server import MAX_STORE_BYTES
+from grader.stack_phase import namespace_command
 
 from .conftest import start_app
 

@@ -16,15 +16,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable
 
 import httpx
 import yaml
 
 from grader.errors import StackError
-from grader.models import CheckResult
 from grader.sandbox.limits import Limits
-from grader.scenarios.deadline import GradingClock
 from grader.stack.base import Service, SubmissionUnrunnable
 from grader.stack.compose.build import build_api_image
 from grader.stack.compose.buildspec import build_spec
@@ -160,14 +158,3 @@ def _wait_serving(url: str, timeout: float) -> None:
             time.sleep(0.5)
     raise StackError(f"MLflow did not answer {url} within {timeout:.0f} s")
 
-
-def grade_in_containers(checkout: Path, workdir: Path, exercises: Sequence[str],
-                        settings: Mapping[str, Mapping[str, float]], limits: Limits, clock: GradingClock,
-                        on_finished: Callable[[str, list[CheckResult]], None] = lambda exercise, checks: None,
-                        on_stage: Callable[[str], None] = lambda message: None) -> dict[str, CheckResult]:
-    """The scenarios of ``exercises`` on the Docker engine: what ``pipeline.grade`` calls for compose."""
-    from grader.scenarios.runner import run_on_backend  # the scenarios pull in the whole grader
-
-    with ComposeBackend(checkout, workdir, limits, on_stage) as backend:
-        on_stage("running the scenarios, one compose project per stack")
-        return run_on_backend(backend.open_stack, checkout, exercises, settings, clock, on_finished, backend.abort)

@@ -7,7 +7,7 @@ ends (or the grader dies) every process of the phase ends with it. Fetch, diff a
 install stay outside: they need the network. Without namespaces the phase runs in-process
 and the report says the network was not isolated.
 
-    parent (grader)                      child: python -m grader.sandbox.stack_phase REQUEST
+    parent (grader)                      child: python -m grader.stack_phase REQUEST
     prepare_venv (network, sandboxed) -> LocalBackend(venv given) -> run_scenarios
     reads one JSON line per exercise  <- prints RESULT_MARKER {"exercise", "checks"}
 """
@@ -26,13 +26,15 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from grader import errors
+from grader.clock import GradingClock
 from grader.errors import GraderError, StackError
 from grader.models import CheckResult
 from grader.sandbox.bwrap import namespace_argv
 from grader.sandbox.cgroup import CgroupLayout
 from grader.sandbox.detect import Isolation
 from grader.sandbox.limits import Limits
-from grader.scenarios.deadline import GradingClock
+from grader.scenarios.runner import run_on_backend
+from grader.stack.local import LocalBackend, prepare_venv, unrunnable_reason
 from grader.stack.venv import VenvResult
 
 RESULT_MARKER = "@@grader-stack-phase@@"
@@ -111,8 +113,6 @@ def grade_dynamic(checkout: Path, workdir: Path, cache_root: Path, exercises: Se
                   on_stage: Callable[[str], None] = lambda message: None) -> dict[str, CheckResult]:
     """Install the submission's environment (outside: it needs the index), then run the
     scenarios in the stack phase's own network namespace. What ``pipeline.grade`` calls."""
-    from grader.stack.local import prepare_venv, unrunnable_reason
-
     venv = None
     if unrunnable_reason(checkout) is None:
         on_stage("installing the submission's requirements" + (" (sandboxed)" if isolation.bwrap else ""))
@@ -132,7 +132,7 @@ def run_stack_phase(phase: StackPhase, isolation: Isolation,
     with tempfile.NamedTemporaryFile("w", dir=phase.workdir, prefix="stack-phase-", suffix=".json",
                                      delete=False) as request:
         request.write(phase.to_json(isolation))
-    argv = namespace_command(isolation, [sys.executable, "-m", "grader.sandbox.stack_phase", request.name])
+    argv = namespace_command(isolation, [sys.executable, "-m", "grader.stack_phase", request.name])
     return _run_child(argv, phase.clock.ends_at + _TEARDOWN_GRACE_S, on_finished)
 
 
@@ -185,10 +185,6 @@ def run_in_process(phase: StackPhase, isolation: Isolation,
                    in_namespace: bool = False) -> dict[str, CheckResult]:
     """The scenarios of ``phase`` in this process (what the child runs, ``in_namespace``, and
     the fallback)."""
-    # Imported here: the scenarios pull in the whole grader, which the parent may not need.
-    from grader.scenarios.runner import run_on_backend
-    from grader.stack.local import LocalBackend
-
     with LocalBackend(phase.checkout, phase.workdir, phase.cache_root, isolation=isolation, venv=phase.venv,
                       own_mount_namespace=in_namespace) as backend:
         return run_on_backend(backend.open_stack, phase.checkout, phase.exercises, phase.settings, phase.clock,
