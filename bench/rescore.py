@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from grader.batch.record import read_records
 from grader.batch.runner import BatchOptions, run_batch
 from grader.pipeline import DEFAULT_RUBRIC
+from grader.records import read_records
 from tests.e2e.graded import write_roster
 
 # Twelve whole gradings (passing, failing, broken, odd) and ten near misses, one exercise each.

@@ -33,12 +33,12 @@ sys.path.insert(0, str(ROOT))  # fixtures/ is not installed: run from a checkout
 from fixtures.build import build_fixture  # noqa: E402
 from fixtures.manifest import expected_checks, load_manifest  # noqa: E402
 from grader import __version__  # noqa: E402
-from grader.batch.record import SubmissionRecord, status_of  # noqa: E402
+from grader.batch.summary import render_summary  # noqa: E402
 from grader.checks import CHECKS  # noqa: E402
 from grader.models import CheckResult, CheckStatus, GradeReport, Submission  # noqa: E402
 from grader.pipeline import DEFAULT_RUBRIC, GradeRequest, grade  # noqa: E402
+from grader.records import SubmissionRecord, status_of  # noqa: E402
 from grader.report import Audience, render_html  # noqa: E402
-from grader.report.exports import render_summary  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 from grader.scoring import score  # noqa: E402
 

@@ -28,7 +28,6 @@ from grader.batch.feedback import FEEDBACK_DIR, write_feedback
 from grader.batch.handout import load_baseline, save_baseline
 from grader.batch.outputs import OPTIONAL_EXPORTS, merge, write_outputs
 from grader.batch.progress import RichBatchProgress
-from grader.batch.record import SUBMISSIONS_DIR, read_records, write_record
 from grader.batch.rescore import rescore
 from grader.batch.roster import Shard
 from grader.batch.runner import BatchOptions, default_jobs, run_batch
@@ -38,6 +37,7 @@ from grader.errors import GraderError, RubricError, UsageError
 from grader.models import GradeReport
 from grader.pipeline import DEFAULT_RUBRIC, Backend, GradeRequest, SilentProgress, grade
 from grader.progress import LiveProgress
+from grader.records import SUBMISSIONS_DIR, read_records, write_record
 from grader.report import FORMATS, Audience, render_terminal, write_reports
 from grader.report.exports.gradescope_autograder import build_bundle, write_results
 from grader.report.overview import verdict_line

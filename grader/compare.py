@@ -15,9 +15,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from grader.batch.record import SUBMISSIONS_DIR, read_records
 from grader.errors import UsageError
 from grader.models import CriterionScore, GradeReport
+from grader.records import SUBMISSIONS_DIR, read_records
 
 REPORT_KEY = "report"  # the one "student" of a grading given as a report JSON
 

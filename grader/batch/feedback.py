@@ -16,7 +16,7 @@ import csv
 import io
 from pathlib import Path
 
-from grader.batch.record import SubmissionRecord, write_atomic
+from grader.records import SubmissionRecord, write_atomic
 from grader.report import Audience, write_reports
 
 FEEDBACK_DIR = "feedback"

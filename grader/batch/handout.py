@@ -16,9 +16,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from grader.batch.fingerprint import fingerprint
-from grader.batch.record import write_atomic
 from grader.errors import UsageError
 from grader.fetch import fetch
+from grader.records import write_atomic
 
 HANDOUT_FILE = "handout.json"
 

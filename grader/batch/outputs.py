@@ -16,11 +16,10 @@ import shutil
 from pathlib import Path
 
 from grader.batch.handout import load_baseline, merged_baseline, save_baseline
-from grader.batch.record import SubmissionRecord, read_records, write_atomic, write_record
+from grader.batch.summary import render_summary
 from grader.errors import UsageError
-from grader.report.exports import (
-    gradescope_results, prairielearn_results, render_junit, render_prairielearn_csv, render_summary,
-)
+from grader.records import SubmissionRecord, read_records, write_atomic, write_record
+from grader.report.exports import gradescope_results, prairielearn_results, render_junit, render_prairielearn_csv
 from grader.report.gradebook import render_gradebook
 
 # Exports written only when asked for (``-f``), by name: file under OUT/exports and renderer.

@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from grader.batch.record import SubmissionRecord, SubmissionStatus
+from grader.records import SubmissionRecord, SubmissionStatus
 from grader.report.sanitize import clean
 
 

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from grader.batch.record import SubmissionRecord, status_of
 from grader.errors import UsageError
 from grader.identity import rubric_hash, settings_hash
 from grader.models import CheckResult, GradeReport
+from grader.records import SubmissionRecord, status_of
 from grader.rubric import Rubric
 from grader.scoring import score
 

@@ -26,7 +26,7 @@ from typing import IO, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from grader import __version__
-from grader.batch.record import (
+from grader.records import (
     SubmissionRecord, SubmissionStatus, append_event, read_record, read_records, record_path,
     status_of, write_record,
 )

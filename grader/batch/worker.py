@@ -21,12 +21,12 @@ from pathlib import Path
 
 from grader.batch.fingerprint import fingerprint
 from grader.batch.job import WorkerJob, WorkerResult
-from grader.batch.record import write_atomic
 from grader.checkout import remove_tree
 from grader.errors import GraderError
 from grader.fetch import fetch
 from grader.models import CheckResult
 from grader.pipeline import GradeRequest, grade
+from grader.records import write_atomic
 
 
 def _emit(**event: object) -> None:

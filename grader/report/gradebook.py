@@ -13,7 +13,7 @@ import csv
 import io
 from collections.abc import Iterable
 
-from grader.batch.record import SubmissionRecord
+from grader.records import SubmissionRecord
 from grader.report.sanitize import clean
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from grader.batch.record import write_atomic  # noqa: E402
+from grader.records import write_atomic  # noqa: E402
 from grader.batch.job import WorkerJob, WorkerResult  # noqa: E402
 from grader.checks import CHECKS  # noqa: E402
 from tests.batch.samples import sample_report  # noqa: E402

@@ -9,9 +9,9 @@ from pathlib import Path
 import yaml
 
 from grader import __version__
-from grader.batch.record import SubmissionRecord, status_of, write_record
 from grader.identity import grader_identity
 from grader.models import GradeReport
+from grader.records import SubmissionRecord, status_of, write_record
 from tests.batch.samples import ROOT, RUBRIC
 
 REAL_REPORT = GradeReport.model_validate_json((ROOT / "docs" / "img" / "sample-report.json").read_bytes())

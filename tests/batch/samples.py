@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from grader import __version__
-from grader.batch.record import SubmissionRecord, status_of
 from grader.checks import CHECKS
 from grader.models import CheckResult, CheckStatus, DiffReport, Evidence, GradeReport, Submission
+from grader.records import SubmissionRecord, status_of
 from grader.rubric import load_rubric
 from grader.scoring import score
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from fixtures.build import build_fixture
-from grader.batch.record import SubmissionStatus, read_records
+from grader.records import SubmissionStatus, read_records
 from tests.needs import unavailable
 
 pytestmark = pytest.mark.slow

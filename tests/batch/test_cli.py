@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from grader.batch.record import write_record
 from grader.cli import app
+from grader.records import write_record
 from grader.report.exports import render_prairielearn_csv
 from tests.batch.samples import sample_records
 

@@ -12,7 +12,7 @@ import pytest
 
 from fixtures.build import build_fixture
 from grader.batch.outputs import merge, write_outputs
-from grader.batch.record import SubmissionStatus, read_records, record_path
+from grader.records import SubmissionStatus, read_records, record_path
 from grader.batch.roster import Shard
 from grader.batch.runner import BatchOptions, run_batch
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from grader.batch.record import read_records
 from grader.batch.rescore import rescore_report, stored_checks
 from grader.batch.runner import BatchOptions
 from grader.cli import EXIT_DIFFERENT, EXIT_GRADED, EXIT_USAGE, app
 from grader.models import GradeReport
+from grader.records import read_records
 from grader.report.json import render_json
 from grader.rubric import load_rubric
 from grader.scoring import score

@@ -10,8 +10,8 @@ import pytest
 from fixtures.accuracy import Graded
 from fixtures.index import hostile_index
 from grader.batch.outputs import write_outputs
-from grader.batch.record import SubmissionRecord, read_records
 from grader.batch.runner import BatchOptions, run_batch
+from grader.records import SubmissionRecord, read_records
 from tests.e2e.graded import CANARY, GRADED, IN_CI, RELEASE_GRADED, SANDBOX_MISSING, write_roster
 from tests.e2e.protected import snapshot
 

@@ -13,8 +13,8 @@ import csv
 
 from fixtures.accuracy import Graded, describe, mismatches
 from fixtures.build import build_fixture
-from grader.batch.record import read_records
 from grader.batch.runner import BatchOptions, run_batch
+from grader.records import read_records
 from tests.e2e.graded import SANDBOX_MISSING
 from tests.needs import unavailable
 

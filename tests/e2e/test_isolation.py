@@ -23,9 +23,9 @@ import pytest
 
 from fixtures.escapes import ESCAPES, PLANTED_NAME
 from fixtures.hostile import HOSTILE
-from grader.batch.record import SubmissionStatus
 from grader.cache import default_cache_root
 from grader.models import CheckStatus
+from grader.records import SubmissionStatus
 from tests.e2e.graded import CANARY, GRADED, SANDBOX_MISSING
 from tests.e2e.protected import differences, files_named, snapshot
 

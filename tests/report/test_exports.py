@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from grader.batch.outputs import write_outputs
+from grader.batch.summary import render_summary
 from grader.report import Audience, for_audience
-from grader.report.exports import (
-    gradescope_results, prairielearn_results, render_junit, render_prairielearn_csv, render_summary,
-)
+from grader.report.exports import gradescope_results, prairielearn_results, render_junit, render_prairielearn_csv
 from grader.report.exports.classroom import classroom_results
 from grader.report.gradebook import render_gradebook, safe_cell
 from tests.batch.samples import sample_records

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from grader.batch.record import SubmissionRecord
 from grader.models import CriterionStatus, GradeReport
+from grader.records import SubmissionRecord
 from grader.report.exports.text import criterion_output, safe_text
 
 NOT_YET_VISIBLE = "after_published"

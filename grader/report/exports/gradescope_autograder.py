@@ -25,10 +25,10 @@ from typing import Any
 import uv
 
 from grader import __version__
-from grader.batch.record import write_atomic
 from grader.errors import GraderError, MachineError, UsageError
 from grader.models import GradeReport
 from grader.pipeline import PROJECT_ROOT, GradeRequest
+from grader.records import write_atomic
 from grader.report.exports.gradescope import could_not_grade_results, report_results
 from grader.rubric import load_rubric
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from grader.batch.record import SubmissionRecord
 from grader.models import CheckStatus
+from grader.records import SubmissionRecord
 from grader.report.exports.text import check_output, safe_text
 
 

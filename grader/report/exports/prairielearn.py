@@ -14,7 +14,7 @@ import csv
 import io
 from typing import Any
 
-from grader.batch.record import SubmissionRecord
+from grader.records import SubmissionRecord
 from grader.report.audience import Audience, for_audience
 from grader.report.exports.text import criterion_output, safe_text
 from grader.report.gradebook import safe_cell

@@ -9,11 +9,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-
 from grader.batch.fingerprint import near_copies
 from grader.batch.handout import HandoutBaseline
-from grader.batch.record import SubmissionRecord, SubmissionStatus
 from grader.models import CriterionStatus
+from grader.records import SubmissionRecord, SubmissionStatus
 from grader.report.exports.text import safe_text
 from grader.report.html import html_environment
 
