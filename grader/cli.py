@@ -33,7 +33,9 @@ from grader.batch.roster import Shard
 from grader.batch.runner import BatchOptions, default_jobs, run_batch
 from grader.cli_help import DefaultVerbGroup, Verb
 from grader.compare import Movement, StudentChange, compare, counts, load_grading
-from grader.errors import GraderError, RubricError, UsageError
+from grader.errors import (
+    EXIT_BELOW_THRESHOLD, EXIT_COULD_NOT_GRADE, EXIT_DIFFERENT, EXIT_GRADED, EXIT_INTERRUPTED, GraderError, UsageError,
+)
 from grader.models import GradeReport
 from grader.pipeline import DEFAULT_RUBRIC, Backend, GradeRequest, SilentProgress, grade
 from grader.progress import LiveProgress
@@ -45,8 +47,6 @@ from grader.report.sanitize import clean
 from grader.report.writer import render_report
 from grader.rubric import load_rubric
 
-EXIT_GRADED, EXIT_BELOW_THRESHOLD, EXIT_USAGE, EXIT_COULD_NOT_GRADE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-EXIT_DIFFERENT = 1  # grade diff: the two gradings differ
 STDOUT = "-"  # ``-o -``: the one report file goes to stdout, every other line to stderr
 
 
@@ -173,12 +173,9 @@ def _exit_codes(on_interrupt: str = "everything started was stopped") -> Iterato
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         yield
-    except (UsageError, RubricError) as exc:  # the caller's input, not the grader's failure
-        _say(f"error: {exc}")
-        raise typer.Exit(EXIT_USAGE)
     except GraderError as exc:
-        _say(f"could not grade: {exc}")
-        raise typer.Exit(EXIT_COULD_NOT_GRADE)
+        _say(f"{exc.label}: {exc}")
+        raise typer.Exit(exc.exit_code)
     except KeyboardInterrupt:
         _say(f"interrupted: {on_interrupt}")
         raise typer.Exit(EXIT_INTERRUPTED)

@@ -9,23 +9,33 @@
 
 Errors of lower layers (GitPython, subprocess, httpx, docker) are translated into these
 where they are caught. A submission misbehaving is *not* an exception: it becomes evidence.
+Each class carries the exit code and the label of its one line, for every command alike.
 """
+
+# The exit codes of every command (README, "Exit codes").
+EXIT_GRADED, EXIT_BELOW_THRESHOLD, EXIT_USAGE, EXIT_COULD_NOT_GRADE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_DIFFERENT = 1  # grade diff: the two gradings differ
 
 
 class GraderError(Exception):
     """The grader could not do its job; the message is one line fit for a terminal."""
 
-    exit_code = 3
+    exit_code = EXIT_COULD_NOT_GRADE
+    label = "could not grade"
 
 
 class UsageError(GraderError):
     """The command line asked for something that cannot be done."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
+    label = "error"  # the caller's input, not the grader's failure
 
 
 class RubricError(GraderError):
     """The rubric file is invalid."""
+
+    exit_code = EXIT_USAGE
+    label = "error"
 
 
 class FetchError(GraderError):

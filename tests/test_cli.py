@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from grader import __version__
-from grader.cli import EXIT_COULD_NOT_GRADE, EXIT_USAGE, app
+from grader.cli import app
+from grader.errors import EXIT_COULD_NOT_GRADE, EXIT_USAGE
 from grader.report.overview import verdict_line
 from tests.batch.samples import sample_report
 
