@@ -14,7 +14,8 @@ from fixtures.build import build_fixture
 from grader.batch.fingerprint import fingerprint, near_copies
 from grader.batch.handout import HandoutBaseline, load_baseline, save_baseline
 from grader.batch.outputs import merge, write_outputs
-from grader.cli import EXIT_COULD_NOT_GRADE, EXIT_USAGE, app
+from grader.cli import app
+from grader.errors import EXIT_COULD_NOT_GRADE, EXIT_USAGE
 from grader.records import write_record
 from tests.batch.samples import sample_records
 

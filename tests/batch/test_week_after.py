@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from grader.batch.rescore import rescore_report, stored_checks
 from grader.batch.runner import BatchOptions
-from grader.cli import EXIT_DIFFERENT, EXIT_GRADED, EXIT_USAGE, app
+from grader.cli import app
+from grader.errors import EXIT_DIFFERENT, EXIT_GRADED, EXIT_USAGE
 from grader.models import GradeReport
 from grader.records import read_records
 from grader.report.json import render_json

@@ -13,7 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from fixtures.build import build_fixture
-from grader.cli import EXIT_COULD_NOT_GRADE, app
+from grader.cli import app
+from grader.errors import EXIT_COULD_NOT_GRADE
 from grader.pipeline import DEFAULT_RUBRIC
 from grader.report.exports.gradescope_autograder import UNFINISHED
 from grader.stack.compose.images import ensure_debian_rootfs, ensure_image
