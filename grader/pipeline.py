@@ -129,12 +129,12 @@ def grade(request: GradeRequest, progress: Progress | None = None) -> GradeRepor
             with ComposeBackend(checkout, workdir, isolation.limits, progress.stage) as containers:
                 progress.stage("running the scenarios, one compose project per stack")
                 checks = run_on_backend(containers.open_stack, checkout, exercises, settings, clock,
-                                        progress.scenario_finished, containers.abort)
+                                        progress.scenario_finished, containers.abort, declared=rubric.checks)
             protections = (*ISOLATION_LINES, f"limits: {isolation.limits.summary()}")
         else:
             # Install outside (it needs the index), scenarios in their own network namespace.
             checks = grade_dynamic(checkout, workdir, request.cache_root, exercises, settings, clock,
-                                   isolation, progress.scenario_finished, progress.stage)
+                                   isolation, progress.scenario_finished, progress.stage, declared=rubric.checks)
             protections = isolation.lines()
     return score(
         rubric,

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 from grader.checks import CHECKS, EXERCISES, SETTINGS
 from grader.errors import RubricError
 from grader.sandbox.limits import Limits
+from grader.scenarios.declared import DeclaredCheck, exercise_of
 
 # Strict scalars: a quoted "15" or a `true` where points belong is a typo to report, not coerce.
 Points = Annotated[float, Field(gt=0, strict=True)]
@@ -86,6 +87,9 @@ class Rubric(_Frozen):
     min_complete: MinComplete | None = None
     # Overrides of grader/sandbox/limits.py's defaults, by field name (memory_bytes, install_s...).
     limits: dict[Name, Setting] = {}
+    # Checks stated as data (docs/checks.md), by id ``exN.what_it_proves``; criteria bind them
+    # like the coded ones of grader/checks.py.
+    checks: dict[Name, DeclaredCheck] = {}
     exercises: dict[Name, Exercise]
 
     @property
@@ -189,6 +193,17 @@ def _semantic_problems(rubric: Rubric) -> Iterator[tuple[Loc, str]]:
             yield ("limits", name), f"unknown limit; known: {', '.join(sorted(known_limits))}"
     if tuple(rubric.exercises) != EXERCISES:
         yield ("exercises",), f"exercises must be exactly {', '.join(EXERCISES)} in that order"
+    catalogue = dict(CHECKS)
+    for check_id, declared in rubric.checks.items():
+        exercise = exercise_of(check_id)
+        if exercise is None:
+            yield ("checks", check_id), "a check id is exN.what_it_proves (lower case, digits, underscores)"
+        elif exercise not in EXERCISES:
+            yield ("checks", check_id), f"unknown exercise '{exercise}'; known: {', '.join(EXERCISES)}"
+        elif check_id in CHECKS:
+            yield ("checks", check_id), f"'{check_id}' is a coded check already (grader/checks.py)"
+        else:
+            catalogue[check_id] = declared.spec(check_id)
     bound: dict[str, Loc] = {}
     criterion_ids: set[str] = set()
     for ex_id, exercise in rubric.exercises.items():
@@ -205,9 +220,9 @@ def _semantic_problems(rubric: Rubric) -> Iterator[tuple[Loc, str]]:
             criterion_ids.add(criterion.id)
             for position, check_id in enumerate(criterion.checks):
                 k_loc = c_loc + ("checks", position)
-                spec = CHECKS.get(check_id)
+                spec = catalogue.get(check_id)
                 if spec is None:
-                    yield k_loc, f"unknown check id '{check_id}' (not in grader/checks.py)"
+                    yield k_loc, f"unknown check id '{check_id}' (not in grader/checks.py nor the rubric's checks)"
                 elif spec.exercise != ex_id:
                     yield k_loc, f"check '{check_id}' belongs to {spec.exercise}, not {ex_id}"
                 elif check_id in bound:
@@ -217,6 +232,9 @@ def _semantic_problems(rubric: Rubric) -> Iterator[tuple[Loc, str]]:
     for check_id, spec in CHECKS.items():
         if check_id not in bound and spec.exercise in rubric.exercises:
             yield ("exercises", spec.exercise), f"catalogue check '{check_id}' is bound to no criterion"
+    for check_id in rubric.checks:
+        if check_id in catalogue and check_id not in CHECKS and check_id not in bound:
+            yield ("checks", check_id), f"declared check '{check_id}' is bound to no criterion"
     yield from _band_problems(rubric)
     if rubric.min_complete is not None:
         rule = rubric.min_complete

@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -33,6 +33,7 @@ from grader.sandbox.bwrap import namespace_argv
 from grader.sandbox.cgroup import CgroupLayout
 from grader.sandbox.detect import Isolation
 from grader.sandbox.limits import Limits
+from grader.scenarios.declared import DeclaredCheck
 from grader.scenarios.runner import run_on_backend
 from grader.stack.local import LocalBackend, prepare_venv, unrunnable_reason
 from grader.stack.venv import VenvResult
@@ -56,6 +57,7 @@ class StackPhase:
     settings: Mapping[str, Mapping[str, float]]  # exercise -> rubric settings
     clock: GradingClock
     venv: VenvResult | None = None  # prepared outside the namespace; None: unrunnable or not needed
+    declared: Mapping[str, DeclaredCheck] = field(default_factory=dict)  # the rubric's checks as data
 
     def to_json(self, isolation: Isolation) -> str:
         venv = None if self.venv is None else {**asdict(self.venv), "python": _str(self.venv.python)}
@@ -63,6 +65,8 @@ class StackPhase:
             "checkout": str(self.checkout), "workdir": str(self.workdir), "cache_root": str(self.cache_root),
             "exercises": list(self.exercises), "settings": {k: dict(v) for k, v in self.settings.items()},
             "venv": venv, "isolation": _isolation_to_dict(isolation), "clock": asdict(self.clock),
+            "declared": {check_id: check.model_dump(mode="json", by_alias=True)
+                         for check_id, check in self.declared.items()},
         })  # fmt: skip
 
     @classmethod
@@ -73,7 +77,9 @@ class StackPhase:
             venv = VenvResult(**{**venv, "python": Path(venv["python"]) if venv["python"] else None})
         phase = cls(checkout=Path(data["checkout"]), workdir=Path(data["workdir"]), cache_root=Path(data["cache_root"]),
                     exercises=tuple(data["exercises"]), settings=data["settings"],
-                    clock=GradingClock(**data["clock"]), venv=venv)
+                    clock=GradingClock(**data["clock"]), venv=venv,
+                    declared={check_id: DeclaredCheck.model_validate(check)
+                              for check_id, check in data["declared"].items()})
         return phase, _isolation_from_dict(data["isolation"])
 
 
@@ -110,16 +116,18 @@ def namespace_command(isolation: Isolation, argv: Sequence[str]) -> list[str]:
 def grade_dynamic(checkout: Path, workdir: Path, cache_root: Path, exercises: Sequence[str],
                   settings: Mapping[str, Mapping[str, float]], clock: GradingClock, isolation: Isolation,
                   on_finished: OnFinished = lambda exercise, checks: None,
-                  on_stage: Callable[[str], None] = lambda message: None) -> dict[str, CheckResult]:
+                  on_stage: Callable[[str], None] = lambda message: None,
+                  declared: Mapping[str, DeclaredCheck] | None = None) -> dict[str, CheckResult]:
     """Install the submission's environment (outside: it needs the index), then run the
-    scenarios in the stack phase's own network namespace. What ``pipeline.grade`` calls."""
+    scenarios (and the rubric's ``declared`` checks) in the stack phase's own network
+    namespace. What ``pipeline.grade`` calls."""
     venv = None
     if unrunnable_reason(checkout) is None:
         on_stage("installing the submission's requirements" + (" (sandboxed)" if isolation.bwrap else ""))
         venv = prepare_venv(checkout, cache_root, isolation)
     on_stage("running the scenarios" + (" in their own network namespace" if isolation.netns else ""))
     phase = StackPhase(checkout=checkout, workdir=workdir, cache_root=cache_root, exercises=tuple(exercises),
-                       settings=settings, clock=clock, venv=venv)
+                       settings=settings, clock=clock, venv=venv, declared=declared or {})
     return run_stack_phase(phase, isolation, on_finished)
 
 
@@ -188,7 +196,7 @@ def run_in_process(phase: StackPhase, isolation: Isolation,
     with LocalBackend(phase.checkout, phase.workdir, phase.cache_root, isolation=isolation, venv=phase.venv,
                       own_mount_namespace=in_namespace) as backend:
         return run_on_backend(backend.open_stack, phase.checkout, phase.exercises, phase.settings, phase.clock,
-                              on_finished)
+                              on_finished, declared=phase.declared)
 
 
 def main(argv: list[str]) -> int:

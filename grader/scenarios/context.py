@@ -7,7 +7,7 @@ import threading
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from grader.catalogue import ScenarioSettings
 from grader.clock import GradingClock
@@ -16,6 +16,9 @@ from grader.stack.base import ApiProcess, JournalEntry, Stack
 
 from .http import Observed, Probe
 from .recorder import FailureCause, Results, decisive, marginal
+
+if TYPE_CHECKING:  # declared.py runs on this module: only the annotation needs it
+    from .declared import DeclaredCheck
 
 # A first generate pays for an API's lazy set-up (imports, clients): beside another grading on two
 # cores it has taken over 45 s. Waiting it out keeps that request from reaching the LLM late,
@@ -128,6 +131,7 @@ class ScenarioContext:
     clock: GradingClock | None = None  # the grading's wall-time limits; None: none (the runner's own tests)
     check_time: Callable[[], None] = lambda: None  # raises TimeLimitHit once the run's limit has passed
     starts: StartGate = field(default_factory=StartGate)  # one per grading, shared by its scenarios
+    declared: tuple[tuple[str, DeclaredCheck], ...] = ()  # the rubric's checks of this exercise, by id
 
     @property
     def startup_s(self) -> float:

@@ -15,6 +15,7 @@ from grader.stack.base import Stack, SubmissionUnrunnable
 from . import SCENARIOS, scenario_settings
 from .context import ScenarioContext, StartGate
 from .deadline import RunDeadline, TimeLimitHit
+from .declared import DeclaredCheck, exercise_of, run_declared
 from .recorder import Results, decisive
 from .reproduce import with_reproduction
 
@@ -76,7 +77,8 @@ def rerun_verdict(first: CheckResult, rerun: CheckResult) -> CheckResult:
 def _attempt(ctx: ScenarioContext) -> tuple[list[CheckResult], bool]:
     """One run of the scenario in fresh stacks, within its wall-time limit, and whether the
     submission could not even run."""
-    results = Results(ctx.exercise, SCENARIOS[ctx.exercise].CHECKS)
+    declared = tuple(check.spec(check_id) for check_id, check in ctx.declared)
+    results = Results(ctx.exercise, SCENARIOS[ctx.exercise].CHECKS + declared)
     if ctx.clock is None:
         return _run(ctx, results)
     with RunDeadline(ctx.clock, results) as deadline:
@@ -88,6 +90,8 @@ def _run(ctx: ScenarioContext, results: Results) -> tuple[list[CheckResult], boo
     unrunnable = False
     try:
         SCENARIOS[ctx.exercise].run(ctx, results)
+        for check_id, check in ctx.declared:
+            run_declared(ctx, results, check_id, check)
     except SubmissionUnrunnable as exc:
         unrunnable = True
         results.fail_all(results.undecided(), str(exc),
@@ -127,11 +131,16 @@ def run_scenarios(contexts: Iterable[ScenarioContext],
 def run_on_backend(open_stack: Callable[[str], AbstractContextManager[Stack]], checkout: Path,
                    exercises: Sequence[str], settings: Mapping[str, Mapping[str, float]], clock: GradingClock,
                    on_finished: Callable[[str, list[CheckResult]], None] = lambda exercise, checks: None,
-                   abort: Callable[[], None] = lambda: None) -> dict[str, CheckResult]:
-    """The scenarios of ``exercises``, each opening its stacks with ``open_stack`` (any backend's)."""
+                   abort: Callable[[], None] = lambda: None,
+                   declared: Mapping[str, DeclaredCheck] | None = None) -> dict[str, CheckResult]:
+    """The scenarios of ``exercises``, each opening its stacks with ``open_stack`` (any backend's),
+    with the rubric's ``declared`` checks of each exercise."""
     starts = StartGate()  # one per grading: an API that cannot start is learned once
+    declared = declared or {}
     contexts = [ScenarioContext(exercise=exercise, checkout=checkout, open_stack=open_stack,
                                 settings=scenario_settings(exercise, settings.get(exercise, {})),
-                                clock=clock, starts=starts)
+                                clock=clock, starts=starts,
+                                declared=tuple((check_id, check) for check_id, check in declared.items()
+                                               if exercise_of(check_id) == exercise))
                 for exercise in exercises]
     return run_scenarios(contexts, on_finished, abort)
