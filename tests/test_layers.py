@@ -42,7 +42,8 @@ def _imported(tree: ast.AST) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.split(".")[0] == "grader"}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "grader":
+        elif (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+              and node.module.split(".")[0] == "grader"):
             found.add(node.module)
             if node.module == "grader":  # ``from grader import errors`` imports grader.errors
                 found |= {f"grader.{alias.name}" for alias in node.names
@@ -79,5 +80,6 @@ def test_no_import_runs_up_the_layers_or_sideways():
 
 
 def test_the_reader_sees_imports_inside_functions_and_from_the_package():
-    tree = ast.parse("def f():\n    from grader.stack.local import LocalBackend\nfrom grader import errors, __version__\n")
+    tree = ast.parse("def f():\n    from grader.stack.local import LocalBackend\n"
+                     "from grader import errors, __version__\n")
     assert _imported(tree) == {"grader.stack.local", "grader", "grader.errors"}

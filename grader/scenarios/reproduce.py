@@ -220,7 +220,8 @@ RECIPES: dict[str, Callable[[ScenarioSettings], Recipe]] = {
     "ex5.liveness_independent": lambda settings: Recipe(
         faults=(Stop(tuple(Service)),), call=Call("GET", contract.LIVENESS_PATH), answer=Answer((200,))),
     "ex5.ready_when_up": lambda settings: Recipe(
-        call=Call("GET", contract.READINESS_PATHS[0]), answer=Answer((200,), names=(Service.QDRANT.value, Service.MLFLOW.value))),
+        call=Call("GET", contract.READINESS_PATHS[0]),
+        answer=Answer((200,), names=(Service.QDRANT.value, Service.MLFLOW.value))),
     "ex5.names_qdrant_down": _names_down(Service.QDRANT),
     "ex5.names_llm_down": _names_down(Service.LLM),
     "ex5.names_mlflow_down": _names_down(Service.MLFLOW),

@@ -78,7 +78,8 @@ def test_a_wrong_declared_check_is_one_line_naming_file_line_and_field(tmp_path,
 def test_declared_checks_grade_the_reference_and_the_starter_on_a_real_stack(tmp_path):
     """Both gradings on ex1 and ex5 at once: the reference passes both declared checks; the
     starter's fake health check fails readiness, and its generate already needs a token."""
-    rubric = _rubric(tmp_path, {"ex1.generate_needs_token": NEEDS_TOKEN, "ex5.ready_names_qdrant_down": READY_QDRANT_DOWN})
+    rubric = _rubric(tmp_path, {"ex1.generate_needs_token": NEEDS_TOKEN,
+                                "ex5.ready_names_qdrant_down": READY_QDRANT_DOWN})
     expected = {"reference": {"ex1.generate_needs_token": CheckStatus.PASSED,
                               "ex5.ready_names_qdrant_down": CheckStatus.PASSED},
                 "starter": {"ex1.generate_needs_token": CheckStatus.PASSED,
